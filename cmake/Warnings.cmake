@@ -1,0 +1,12 @@
+# deviceops_target_defaults(<target>): warnings (as errors in CI) and sanitizers for our code.
+# Third-party headers are included as SYSTEM so their warnings do not fail our build.
+add_library(deviceops_options INTERFACE)
+target_compile_options(deviceops_options INTERFACE -Wall -Wextra -Wpedantic -Wshadow=local)
+if(DEVICEOPS_WERROR)
+  target_compile_options(deviceops_options INTERFACE -Werror)
+endif()
+if(DEVICEOPS_SANITIZE)
+  target_compile_options(deviceops_options INTERFACE -fsanitize=address,undefined
+                         -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  target_link_options(deviceops_options INTERFACE -fsanitize=address,undefined)
+endif()
