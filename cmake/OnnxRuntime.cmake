@@ -27,6 +27,17 @@ else()
   set(ORT_LIBRARY "${_ort_pkg}/runtimes/linux-x64/native/libonnxruntime.so")
 endif()
 
+# The library's SONAME is libonnxruntime.so.1 but packages ship only libonnxruntime.so: stage it
+# under ${CMAKE_BINARY_DIR}/onnxruntime/lib with both names so the loader finds it via RPATH.
+set(_ort_stage "${CMAKE_BINARY_DIR}/onnxruntime/lib")
+file(MAKE_DIRECTORY "${_ort_stage}")
+file(COPY "${ORT_LIBRARY}" DESTINATION "${_ort_stage}")
+get_filename_component(_ort_name "${ORT_LIBRARY}" NAME)
+if(NOT EXISTS "${_ort_stage}/libonnxruntime.so.1")
+  file(CREATE_LINK "${_ort_name}" "${_ort_stage}/libonnxruntime.so.1" SYMBOLIC)
+endif()
+set(ORT_LIBRARY "${_ort_stage}/${_ort_name}")
+
 add_library(onnxruntime::onnxruntime SHARED IMPORTED GLOBAL)
 set_target_properties(onnxruntime::onnxruntime PROPERTIES
   IMPORTED_LOCATION "${ORT_LIBRARY}"

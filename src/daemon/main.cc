@@ -1,1 +1,221 @@
-int main() { return 0; }
+// deviceopsd: the daemon. Configuration: defaults < --config FILE < DEVICEOPS_* environment
+// < flags. Exits 0 after SIGTERM/SIGINT once in-flight requests finished (bounded grace).
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "api/app.h"
+#include "api/auth.h"
+#include "config/config.h"
+#include "devices/amd/amd_backend.h"
+#include "devices/cpu/cpu_backend.h"
+#include "devices/nvidia/nvidia_backend.h"
+#include "devices/simulated/simulated_backend.h"
+#include "devices/vulkan/vulkan_backend.h"
+#include "http/server.h"
+
+namespace {
+
+using namespace deviceops;
+
+void configureLogging(const config::LogConfig& log) {
+  auto logger = spdlog::stderr_logger_mt("deviceopsd");
+  if (log.json) {
+    logger->set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","thread":%t,"message":"%v"})",
+        spdlog::pattern_time_type::utc);
+  } else {
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ %v");
+  }
+  logger->set_level(spdlog::level::from_str(log.level));
+  logger->flush_on(spdlog::level::warn);
+  spdlog::set_default_logger(logger);
+  spdlog::flush_every(std::chrono::seconds(1));
+}
+
+std::vector<std::unique_ptr<devices::Backend>> makeBackends(const config::Config& config) {
+  std::vector<std::unique_ptr<devices::Backend>> backends;
+  for (const std::string& name : config.devices.backends) {
+    if (name == "cpu") backends.push_back(devices::makeCpuBackend());
+    if (name == "vulkan") backends.push_back(devices::makeVulkanBackend());
+    if (name == "nvidia") backends.push_back(devices::makeNvidiaBackend());
+    if (name == "amd") backends.push_back(devices::makeAmdBackend());
+  }
+  if (!config.devices.simulated.devices.empty()) {
+    backends.push_back(devices::makeSimulatedBackend(config.devices.simulated));
+  }
+  return backends;
+}
+
+Status writeReadyFile(const std::filesystem::path& path, const std::string& address) {
+  const std::filesystem::path temporary = path.string() + ".tmp";
+  {
+    std::ofstream file(temporary, std::ios::trunc);
+    file << address << "\n";
+    if (!file.flush()) {
+      return makeError(ErrorCode::kInternal, "cannot write ready file " + temporary.string());
+    }
+  }
+  std::error_code error;
+  std::filesystem::rename(temporary, path, error);
+  if (error) return makeError(ErrorCode::kInternal, "cannot write ready file: " + error.message());
+  return Status::success();
+}
+
+http::ServerOptions serverOptions(const config::Config& config) {
+  http::ServerOptions options;
+  options.host = config.server.listenHost;
+  options.port = config.server.listenPort;
+  options.ioThreads = config.server.ioThreads;
+  options.workerThreads = config.server.workerThreads;
+  options.maxBodyBytes = config.server.maxBodyBytes;
+  options.headerTimeout = config.server.headerTimeout;
+  options.bodyTimeout = config.server.bodyTimeout;
+  options.idleTimeout = config.server.idleTimeout;
+  options.shutdownGrace = config.server.shutdownGrace;
+  return options;
+}
+
+// Blocks SIGTERM/SIGINT in every thread and waits for them on a dedicated one.
+sigset_t blockShutdownSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+  return signals;
+}
+
+int run(config::Config config, const sigset_t& signals) {
+  configureLogging(config.log);
+  if (config.dataDir.empty()) config.dataDir = config::defaultDataDir();
+  std::error_code error;
+  std::filesystem::create_directories(config.dataDir, error);
+  if (error) {
+    spdlog::error("cannot create data directory {}: {}", config.dataDir.string(), error.message());
+    return 1;
+  }
+  if (config.authRequired() && config.tokens.empty()) {
+    spdlog::error("authentication is required (listening on {} or auth.mode = \"always\") but no "
+                  "[[auth.tokens]] are configured; refusing to start an API nobody can use",
+                  config.server.listenHost);
+    return 1;
+  }
+  devices::InventoryOptions inventoryOptions;
+  inventoryOptions.pollInterval = config.devices.pollInterval;
+  inventoryOptions.staleAfter = config.devices.staleAfter;
+  inventoryOptions.thresholds = config.devices.health;
+  devices::Inventory inventory(makeBackends(config), inventoryOptions);
+  inventory.start();
+
+  api::AppContext context(config, inventory);
+  http::Router router;
+  api::registerAllRoutes(router, context);
+  http::HttpServer server(serverOptions(config), router, api::makeAuthorizer(config));
+  if (Status started = server.start(); !started.ok()) {
+    spdlog::error("{}", started.error().message);
+    return 1;
+  }
+  context.ready = true;
+  spdlog::info("deviceopsd {} (ONNX Runtime {}) listening on http://{} data={} auth={}",
+               DEVICEOPS_VERSION, api::onnxRuntimeVersion(), server.boundAddress(),
+               config.dataDir.string(), config.authRequired() ? "required" : "off (loopback)");
+  if (!config.server.readyFile.empty()) {
+    if (Status written = writeReadyFile(config.server.readyFile, server.boundAddress());
+        !written.ok()) {
+      spdlog::error("{}", written.error().message);
+      server.shutdown();
+      server.wait();
+      return 1;
+    }
+  }
+
+  std::thread signalWaiter([&] {
+    int received = 0;
+    sigwait(&signals, &received);
+    spdlog::info("received {}; finishing in-flight requests (grace {} s)",
+                 received == SIGTERM ? "SIGTERM" : "SIGINT", config.server.shutdownGrace.count());
+    context.ready = false;
+    server.shutdown();
+  });
+  server.wait();
+  inventory.stop();
+  signalWaiter.join();
+  spdlog::info("stopped");
+  spdlog::shutdown();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Before any thread exists, so that every thread inherits the mask and only the waiter
+  // thread in run() receives SIGTERM/SIGINT.
+  const sigset_t signals = blockShutdownSignals();
+  CLI::App app{"deviceopsd: device, memory, inference and training node daemon"};
+  std::string configFile;
+  std::string listen;
+  std::string dataDir;
+  std::string readyFile;
+  std::string logLevel;
+  std::string logFormat;
+  bool version = false;
+  app.add_option("--config", configFile, "TOML configuration file")->check(CLI::ExistingFile);
+  app.add_option("--listen", listen, "HOST:PORT to listen on (port 0 picks a free port)");
+  app.add_option("--data-dir", dataDir, "directory for the store and model files");
+  app.add_option("--ready-file", readyFile, "write the bound host:port here once serving");
+  app.add_option("--log-level", logLevel, "trace, debug, info, warn or error");
+  app.add_option("--log-format", logFormat, "text or json");
+  app.add_flag("--version", version, "print versions and exit");
+  CLI11_PARSE(app, argc, argv);
+
+  if (version) {
+    std::cout << "deviceopsd " << DEVICEOPS_VERSION << "\nONNX Runtime "
+              << api::onnxRuntimeVersion() << "\n";
+    return 0;
+  }
+  config::Config config;
+  if (!configFile.empty()) {
+    Result<config::Config> loaded = config::loadConfigFile(configFile, config);
+    if (!loaded.ok()) {
+      std::cerr << "deviceopsd: " << loaded.error().message << "\n";
+      return 2;
+    }
+    config = std::move(loaded.value());
+  }
+  Result<config::Config> withEnvironment =
+      config::applyEnvironment(std::move(config), [](const char* name) { return std::getenv(name); });
+  if (!withEnvironment.ok()) {
+    std::cerr << "deviceopsd: " << withEnvironment.error().message << "\n";
+    return 2;
+  }
+  config = std::move(withEnvironment.value());
+  std::string flags;
+  if (!listen.empty()) {
+    if (Status status = config::applyListen(config, listen); !status.ok()) {
+      std::cerr << "deviceopsd: --listen: " << status.error().message << "\n";
+      return 2;
+    }
+  }
+  if (!logLevel.empty()) flags += "log.level = \"" + logLevel + "\"\n";
+  if (!logFormat.empty()) flags += "log.format = \"" + logFormat + "\"\n";
+  if (!flags.empty()) {
+    Result<config::Config> parsed = config::parseConfig(flags, "flags", config);
+    if (!parsed.ok()) {
+      std::cerr << "deviceopsd: " << parsed.error().message << "\n";
+      return 2;
+    }
+    config = std::move(parsed.value());
+  }
+  if (!dataDir.empty()) config.dataDir = dataDir;
+  if (!readyFile.empty()) config.server.readyFile = readyFile;
+  if (config.server.webRoot.empty()) config.server.webRoot = DEVICEOPS_DEFAULT_WEB_ROOT;
+  return run(std::move(config), signals);
+}

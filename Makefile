@@ -1,0 +1,37 @@
+# The two commands of the README:
+#   make run    install what is missing, build, start the daemon (127.0.0.1:5000)
+#   make test   install what is missing, build, run the whole test suite
+#               (unit + integration, the suite again under ASan+UBSan, parser fuzzers briefly)
+# More: make check (the suite once, no sanitizers), make bench, make fuzz.
+BUILD ?= build
+SAN_BUILD ?= build-sanitize
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 20
+JOBS ?= $(shell nproc)
+
+.PHONY: run test check sanitize fuzz bench build clean
+
+build:
+	scripts/setup.sh $(BUILD)
+
+run: build
+	$(BUILD)/src/deviceopsd $(ARGS)
+
+check: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+sanitize: build
+	scripts/setup.sh $(SAN_BUILD) -DDEVICEOPS_SANITIZE=ON -DDEVICEOPS_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cd $(SAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure -j $(JOBS)
+
+fuzz: build
+	scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+test: check sanitize fuzz
+
+bench: build
+	bench/run.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,82 @@
+// Daemon configuration: defaults < TOML file (--config) < environment (DEVICEOPS_*) < flags.
+// Every key is documented in docs/CONFIG.md; an unknown key or a wrong type is an error that
+// names the key, so a typo never silently falls back to a default.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "common/scope.h"
+#include "devices/health.h"
+#include "devices/simulated/simulated_backend.h"
+
+namespace deviceops::config {
+
+
+struct Token {
+  std::string name;    // shown in logs instead of the secret
+  std::string secret;  // never logged
+  Scope scope = Scope::kRead;
+};
+
+enum class AuthMode { kAuto, kAlways, kNever };  // auto: required unless bound to loopback
+
+struct ServerConfig {
+  std::string listenHost = "127.0.0.1";
+  std::uint16_t listenPort = 5000;
+  int ioThreads = 2;
+  int workerThreads = 4;
+  std::uint64_t maxBodyBytes = 64ull << 20;
+  std::chrono::seconds headerTimeout{10};   // to receive a complete request header
+  std::chrono::seconds bodyTimeout{60};     // to receive the body once the header is in
+  std::chrono::seconds idleTimeout{60};     // keep-alive connection with no request
+  std::chrono::seconds shutdownGrace{10};   // in-flight requests get this long on SIGTERM
+  std::filesystem::path readyFile;          // host:port written here once serving
+  std::filesystem::path webRoot;            // swagger-ui-dist and dashboard assets
+};
+
+struct LogConfig {
+  std::string level = "info";  // trace | debug | info | warn | error
+  bool json = false;           // JSON lines instead of text
+};
+
+struct DevicesConfig {
+  std::vector<std::string> backends = {"cpu", "vulkan", "nvidia", "amd"};
+  std::chrono::milliseconds pollInterval{1000};
+  std::chrono::milliseconds staleAfter{10000};
+  devices::SimulatedBackendOptions simulated;  // empty = simulated backend off
+  devices::HealthThresholds health;
+};
+
+struct Config {
+  ServerConfig server;
+  LogConfig log;
+  std::filesystem::path dataDir;  // default: $XDG_DATA_HOME/deviceops or ~/.local/share/deviceops
+  std::string database = "sqlite";  // "sqlite" or a postgresql:// connection string
+  AuthMode authMode = AuthMode::kAuto;
+  std::vector<Token> tokens;
+  DevicesConfig devices;
+
+  // Whether requests must carry a bearer token, given the address actually bound.
+  bool authRequired() const;
+};
+
+// Parses TOML text. `origin` names the source in error messages.
+Result<Config> parseConfig(std::string_view tomlText, std::string_view origin, Config base = {});
+Result<Config> loadConfigFile(const std::filesystem::path& path, Config base = {});
+// Applies DEVICEOPS_LISTEN, DEVICEOPS_DATA_DIR, DEVICEOPS_LOG_LEVEL, DEVICEOPS_LOG_FORMAT,
+// DEVICEOPS_DATABASE, DEVICEOPS_BACKENDS (comma list) from `getenv`.
+Result<Config> applyEnvironment(Config config,
+                                const std::function<const char*(const char*)>& getenv);
+// "127.0.0.1:5000", "[::1]:0", "0.0.0.0:8080".
+Status applyListen(Config& config, std::string_view hostPort);
+
+std::filesystem::path defaultDataDir();
+bool isLoopbackHost(std::string_view host);
+
+}  // namespace deviceops::config

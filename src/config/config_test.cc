@@ -1,0 +1,121 @@
+#include "config/config.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace deviceops::config {
+namespace {
+
+TEST(ConfigTest, ParsesEveryTable) {
+  auto parsed = parseConfig(R"(
+dataDir = "/tmp/d"
+database = "sqlite"
+[server]
+listen = "0.0.0.0:8080"
+maxBodyBytes = "1MiB"
+headerTimeoutSeconds = 3
+[log]
+level = "debug"
+format = "json"
+[auth]
+mode = "auto"
+[[auth.tokens]]
+name = "ci"
+token = "0123456789abcdef0123"
+scope = "operate"
+[devices]
+backends = ["cpu", "simulated"]
+pollIntervalMs = 250
+[[devices.simulated]]
+count = 5
+name = "RX 6800"
+memory = "16GiB"
+[health]
+temperatureMarginCelsius = 3.5
+)",
+                            "test.toml");
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  const Config& config = *parsed;
+  EXPECT_EQ(config.server.listenHost, "0.0.0.0");
+  EXPECT_EQ(config.server.listenPort, 8080);
+  EXPECT_EQ(config.server.maxBodyBytes, 1u << 20);
+  EXPECT_EQ(config.server.headerTimeout.count(), 3);
+  EXPECT_TRUE(config.log.json);
+  EXPECT_EQ(config.log.level, "debug");
+  ASSERT_EQ(config.tokens.size(), 1u);
+  EXPECT_EQ(config.tokens[0].scope, Scope::kOperate);
+  EXPECT_TRUE(config.authRequired());  // 0.0.0.0 is not loopback
+  EXPECT_EQ(config.devices.pollInterval.count(), 250);
+  ASSERT_EQ(config.devices.simulated.devices.size(), 5u);
+  EXPECT_EQ(config.devices.simulated.devices[4].memoryBytes, 16ull << 30);
+  EXPECT_DOUBLE_EQ(config.devices.health.temperatureMarginCelsius, 3.5);
+}
+
+TEST(ConfigTest, BadConfigNamesTheKey) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"[server]\nlisten = 5000", "server.listen"},
+      {"[server]\nlisten = \"nohost\"", "HOST:PORT"},
+      {"[server]\nlisten = \"127.0.0.1:70000\"", "HOST:PORT"},
+      {"[server]\nlistne = \"127.0.0.1:1\"", "unknown key 'server.listne'"},
+      {"[server]\nmaxBodyBytes = \"12XB\"", "server.maxBodyBytes"},
+      {"[server]\nioThreads = -1", "server.ioThreads"},
+      {"[log]\nlevel = \"loud\"", "log level"},
+      {"[auth]\nmode = \"sometimes\"", "auth.mode"},
+      {"[[auth.tokens]]\ntoken = \"short\"\nscope = \"read\"", "at least 16"},
+      {"[[auth.tokens]]\ntoken = \"0123456789abcdef0\"\nscope = \"root\"", "scope"},
+      {"[devices]\nbackends = [\"cuda\"]", "unknown backend 'cuda'"},
+      {"[devices]\npollIntervalMs = 1", "at least 50"},
+      {"[health]\nmemoryUsedRatio = 2.0", "memoryUsedRatio"},
+      {"this is = not toml = at all", "line 1"},
+      {"typo = 1", "unknown key 'typo'"},
+  };
+  for (const auto& [text, expected] : cases) {
+    SCOPED_TRACE(text);
+    auto parsed = parseConfig(text, "bad.toml");
+    ASSERT_FALSE(parsed.ok());
+    EXPECT_EQ(parsed.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_NE(parsed.error().message.find(expected), std::string::npos) << parsed.error().message;
+    EXPECT_EQ(parsed.error().message.rfind("bad.toml", 0), 0u);
+  }
+}
+
+TEST(ConfigTest, EnvironmentOverridesFile) {
+  std::map<std::string, std::string> environment = {{"DEVICEOPS_LISTEN", "[::1]:0"},
+                                                    {"DEVICEOPS_DATA_DIR", "/tmp/x"},
+                                                    {"DEVICEOPS_LOG_FORMAT", "json"},
+                                                    {"DEVICEOPS_BACKENDS", "cpu,vulkan"}};
+  auto getenv = [&](const char* name) -> const char* {
+    auto it = environment.find(name);
+    return it == environment.end() ? nullptr : it->second.c_str();
+  };
+  auto config = applyEnvironment(Config{}, getenv);
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->server.listenHost, "::1");
+  EXPECT_EQ(config->server.listenPort, 0);
+  EXPECT_FALSE(config->authRequired());
+  EXPECT_EQ(config->dataDir, "/tmp/x");
+  EXPECT_TRUE(config->log.json);
+  EXPECT_EQ(config->devices.backends, (std::vector<std::string>{"cpu", "vulkan"}));
+
+  environment["DEVICEOPS_BACKENDS"] = "cpu,gpu";
+  EXPECT_FALSE(applyEnvironment(Config{}, getenv).ok());
+  environment.erase("DEVICEOPS_BACKENDS");
+  environment["DEVICEOPS_LOG_LEVEL"] = "chatty";
+  EXPECT_FALSE(applyEnvironment(Config{}, getenv).ok());
+}
+
+TEST(ConfigTest, AuthModes) {
+  Config config;
+  EXPECT_FALSE(config.authRequired());
+  config.authMode = AuthMode::kAlways;
+  EXPECT_TRUE(config.authRequired());
+  config.authMode = AuthMode::kNever;
+  config.server.listenHost = "0.0.0.0";
+  EXPECT_FALSE(config.authRequired());
+  EXPECT_TRUE(isLoopbackHost("127.0.0.2"));
+  EXPECT_FALSE(isLoopbackHost("10.0.0.1"));
+}
+
+}  // namespace
+}  // namespace deviceops::config

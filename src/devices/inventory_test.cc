@@ -1,0 +1,153 @@
+#include "devices/inventory.h"
+
+#include <gtest/gtest.h>
+
+#include "devices/simulated/simulated_backend.h"
+
+namespace deviceops::devices {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Test double: a backend whose answers the test controls.
+class ScriptedBackendDouble final : public Backend {
+ public:
+  struct Script {
+    std::mutex mutex;
+    bool failOpen = false;
+    bool hang = false;
+    std::vector<std::string> keys = {"a", "b"};
+    int polls = 0;
+  };
+  explicit ScriptedBackendDouble(std::shared_ptr<Script> script) : script_(std::move(script)) {}
+  std::string_view name() const override { return "scripted"; }
+  Status open() override {
+    std::lock_guard lock(script_->mutex);
+    if (script_->failOpen) return makeError(ErrorCode::kUnavailable, "scripted open failure");
+    return Status::success();
+  }
+  Result<std::vector<DeviceRecord>> poll() override {
+    std::vector<std::string> keys;
+    {
+      std::lock_guard lock(script_->mutex);
+      ++script_->polls;
+      while (script_->hang) {
+        script_->mutex.unlock();
+        std::this_thread::sleep_for(5ms);
+        script_->mutex.lock();
+      }
+      keys = script_->keys;
+    }
+    std::vector<DeviceRecord> records;
+    for (const std::string& key : keys) {
+      DeviceRecord record;
+      record.backend = "scripted";
+      record.localKey = key;
+      record.name = "device " + key;
+      record.memory.totalBytes = 1 << 20;
+      records.push_back(record);
+    }
+    return records;
+  }
+
+ private:
+  std::shared_ptr<Script> script_;
+};
+
+template <class Predicate>
+bool eventually(Predicate predicate) {
+  for (int i = 0; i < 400; ++i) {
+    if (predicate()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return false;
+}
+
+InventoryOptions fastOptions() {
+  InventoryOptions options;
+  options.pollInterval = 10ms;
+  options.staleAfter = 200ms;
+  return options;
+}
+
+TEST(InventoryTest, StartPublishesDevicesOfEveryBackend) {
+  SimulatedBackendOptions simulated;
+  simulated.devices.resize(5);
+  std::vector<std::unique_ptr<Backend>> backends;
+  backends.push_back(makeSimulatedBackend(simulated));
+  backends.push_back(std::make_unique<ScriptedBackendDouble>(
+      std::make_shared<ScriptedBackendDouble::Script>()));
+  Inventory inventory(std::move(backends), fastOptions());
+  inventory.start();
+  auto snapshot = inventory.snapshot();
+  ASSERT_EQ(snapshot->devices.size(), 7u);
+  ASSERT_NE(snapshot->find("sim-4"), nullptr);
+  EXPECT_TRUE(snapshot->find("sim-4")->record.simulated);
+  EXPECT_EQ(snapshot->find("nope"), nullptr);
+  ASSERT_EQ(snapshot->backends.size(), 2u);
+  EXPECT_TRUE(snapshot->backends[0].available);
+}
+
+TEST(InventoryTest, UnavailableBackendIsReportedWithItsReason) {
+  auto script = std::make_shared<ScriptedBackendDouble::Script>();
+  script->failOpen = true;
+  std::vector<std::unique_ptr<Backend>> backends;
+  backends.push_back(std::make_unique<ScriptedBackendDouble>(script));
+  Inventory inventory(std::move(backends), fastOptions());
+  inventory.start();
+  auto snapshot = inventory.snapshot();
+  EXPECT_TRUE(snapshot->devices.empty());
+  ASSERT_EQ(snapshot->backends.size(), 1u);
+  EXPECT_FALSE(snapshot->backends[0].available);
+  EXPECT_EQ(snapshot->backends[0].reason, "scripted open failure");
+}
+
+TEST(InventoryTest, VanishedDeviceIsReportedLostNotDropped) {
+  auto script = std::make_shared<ScriptedBackendDouble::Script>();
+  std::vector<std::unique_ptr<Backend>> backends;
+  backends.push_back(std::make_unique<ScriptedBackendDouble>(script));
+  Inventory inventory(std::move(backends), fastOptions());
+  inventory.start();
+  ASSERT_EQ(inventory.snapshot()->devices.size(), 2u);
+  {
+    std::lock_guard lock(script->mutex);
+    script->keys = {"a"};
+  }
+  ASSERT_TRUE(eventually([&] {
+    auto snapshot = inventory.snapshot();
+    const DeviceView* b = snapshot->find("scripted-b");
+    return b != nullptr && b->health.status == HealthStatus::kLost;
+  }));
+  EXPECT_EQ(inventory.snapshot()->find("scripted-a")->health.status, HealthStatus::kHealthy);
+}
+
+TEST(InventoryTest, HungBackendMakesItsDevicesLostWhileOthersStayFresh) {
+  auto script = std::make_shared<ScriptedBackendDouble::Script>();
+  SimulatedBackendOptions simulated;
+  simulated.devices.resize(1);
+  std::vector<std::unique_ptr<Backend>> backends;
+  backends.push_back(std::make_unique<ScriptedBackendDouble>(script));
+  backends.push_back(makeSimulatedBackend(simulated));
+  Inventory inventory(std::move(backends), fastOptions());
+  inventory.start();
+  {
+    std::lock_guard lock(script->mutex);
+    script->hang = true;
+  }
+  ASSERT_TRUE(eventually([&] {
+    const DeviceView* a = inventory.snapshot()->find("scripted-a");
+    return a != nullptr && a->health.status == HealthStatus::kLost &&
+           a->health.reasons.at(0).code == "backendNotResponding";
+  }));
+  EXPECT_EQ(inventory.snapshot()->find("sim-0")->health.status, HealthStatus::kHealthy);
+  {
+    std::lock_guard lock(script->mutex);
+    script->hang = false;
+  }
+  ASSERT_TRUE(eventually([&] {
+    return inventory.snapshot()->find("scripted-a")->health.status == HealthStatus::kHealthy;
+  }));
+}
+
+}  // namespace
+}  // namespace deviceops::devices

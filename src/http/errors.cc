@@ -1,0 +1,69 @@
+#include "http/errors.h"
+
+#include <fmt/format.h>
+
+namespace deviceops::http {
+
+int httpStatusFor(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidArgument: return 400;
+    case ErrorCode::kUnauthenticated: return 401;
+    case ErrorCode::kPermissionDenied: return 403;
+    case ErrorCode::kNotFound: return 404;
+    case ErrorCode::kMethodNotAllowed: return 405;
+    case ErrorCode::kConflict: return 409;
+    case ErrorCode::kPayloadTooLarge: return 413;
+    case ErrorCode::kUnsupportedMediaType: return 415;
+    case ErrorCode::kResourceExhausted: return 507;
+    case ErrorCode::kUnavailable: return 503;
+    case ErrorCode::kDeadlineExceeded: return 504;
+    case ErrorCode::kInternal: return 500;
+  }
+  return 500;
+}
+
+Response errorResponse(const Error& error) {
+  nlohmann::json body = {{"error",
+                          {{"code", errorCodeName(error.code)},
+                           {"message", error.message},
+                           {"details", error.details.is_null() ? nlohmann::json::object()
+                                                               : error.details}}}};
+  Response response = jsonResponse(httpStatusFor(error.code), body);
+  if (error.code == ErrorCode::kUnauthenticated) {
+    response.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"deviceops\"");
+  }
+  return response;
+}
+
+Response errorResponse(ErrorCode code, std::string message, nlohmann::json details) {
+  return errorResponse(makeError(code, std::move(message), std::move(details)));
+}
+
+Result<nlohmann::json> parseJsonBody(const Request& request, bool requireObject) {
+  if (request.body.empty()) {
+    return makeError(ErrorCode::kInvalidArgument, "request body is empty; expected a JSON object");
+  }
+  const std::string_view contentType = request.header("content-type");
+  if (!contentType.empty() && contentType.find("json") == std::string_view::npos) {
+    return makeError(ErrorCode::kUnsupportedMediaType,
+                     fmt::format("Content-Type '{}' is not JSON; send application/json",
+                                 contentType));
+  }
+  try {
+    nlohmann::json parsed = nlohmann::json::parse(request.body);
+    if (requireObject && !parsed.is_object()) {
+      return makeError(ErrorCode::kInvalidArgument,
+                       fmt::format("request body must be a JSON object, not {}",
+                                   parsed.type_name()));
+    }
+    return parsed;
+  } catch (const nlohmann::json::parse_error& error) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     fmt::format("invalid JSON at byte {}: {}", error.byte,
+                                 std::string(error.what()).substr(
+                                     std::string(error.what()).find(':') + 2)),
+                     {{"position", error.byte}});
+  }
+}
+
+}  // namespace deviceops::http

@@ -1,0 +1,51 @@
+// Request and Response as handlers see them: plain values, no Boost.Beast types, so that
+// handlers and their tests do not depend on the transport.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace deviceops::http {
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // raw request target, "/api/device?type=gpu"
+  std::string path;    // percent-decoded path, "/api/device"
+  std::map<std::string, std::string> query;       // decoded query parameters
+  std::map<std::string, std::string> headers;     // lowercased names
+  std::map<std::string, std::string> pathParams;  // filled by the router
+  std::string body;
+  std::string remoteAddress;
+  std::string principal;  // name of the token that authenticated it, or "anonymous"
+
+  std::string_view header(const std::string& lowercaseName) const;
+  std::optional<std::string> queryParam(const std::string& name) const;
+  const std::string& pathParam(const std::string& name) const;  // precondition: it exists
+};
+
+struct Response {
+  int status = 200;
+  std::string contentType = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+Response jsonResponse(int status, const nlohmann::json& body);
+Response textResponse(int status, std::string contentType, std::string body);
+
+// Percent-decodes `text`; returns nullopt on a malformed escape. `plusIsSpace` for queries.
+std::optional<std::string> percentDecode(std::string_view text, bool plusIsSpace);
+// Splits a target into decoded path and query map. nullopt when malformed.
+struct ParsedTarget {
+  std::string path;
+  std::map<std::string, std::string> query;
+};
+std::optional<ParsedTarget> parseTarget(std::string_view target);
+
+}  // namespace deviceops::http

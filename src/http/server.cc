@@ -1,0 +1,393 @@
+#include "http/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "http/errors.h"
+
+namespace deviceops::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+using asio::use_awaitable;
+using SteadyClock = std::chrono::steady_clock;
+
+class HttpServer::Impl {
+ public:
+  Impl(ServerOptions options, const Router& router, Authorizer authorizer)
+      : options_(std::move(options)),
+        router_(router),
+        authorizer_(std::move(authorizer)),
+        io_(options_.ioThreads),
+        workers_(static_cast<std::size_t>(options_.workerThreads)),
+        acceptor_(io_),
+        work_(asio::make_work_guard(io_)) {}
+
+  ~Impl() {
+    shutdown();
+    joinThreads();
+  }
+
+  Status start() {
+    boost::system::error_code ec;
+    const auto address = asio::ip::make_address(options_.host, ec);
+    if (ec) {
+      return makeError(ErrorCode::kInvalidArgument,
+                       "listen host '" + options_.host + "' is not an IP address");
+    }
+    const tcp::endpoint endpoint(address, options_.port);
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return makeError(ErrorCode::kUnavailable,
+                       fmt::format("cannot listen on {}:{}: {}", options_.host, options_.port,
+                                   ec.message()));
+    }
+    bound_ = acceptor_.local_endpoint();
+    asio::co_spawn(io_, acceptLoop(), asio::detached);
+    for (int i = 0; i < options_.ioThreads; ++i) {
+      threads_.emplace_back([this] { io_.run(); });
+    }
+    return Status::success();
+  }
+
+  std::uint16_t boundPort() const { return bound_.port(); }
+
+  std::string boundAddress() const {
+    const auto address = bound_.address();
+    if (address.is_v6()) return fmt::format("[{}]:{}", address.to_string(), bound_.port());
+    return fmt::format("{}:{}", address.to_string(), bound_.port());
+  }
+
+  void wait() { joinThreads(); }
+
+  void shutdown() {
+    if (stopping_.exchange(true)) return;
+    asio::post(io_, [this] {
+      boost::system::error_code ignored;
+      acceptor_.close(ignored);
+      cancelIdleSessions();
+      shutdownStarted_ = SteadyClock::now();
+      pollShutdown();
+    });
+  }
+
+ private:
+  struct Session {
+    asio::any_io_executor executor;
+    beast::tcp_stream* stream = nullptr;
+    bool busy = false;
+  };
+
+  void joinThreads() {
+    std::lock_guard lock(joinMutex_);
+    for (auto& thread : threads_) {
+      if (thread.joinable()) thread.join();
+    }
+    threads_.clear();
+    workers_.join();
+  }
+
+  // Runs on io_: closes sessions that wait for a request; in-flight ones close after replying.
+  void cancelIdleSessions() {
+    std::lock_guard lock(mutex_);
+    for (auto& [id, session] : sessions_) {
+      asio::post(session.executor, [this, sessionId = id] {
+        std::lock_guard inner(mutex_);
+        auto it = sessions_.find(sessionId);
+        if (it != sessions_.end() && !it->second.busy) {
+          boost::system::error_code ignored;
+          it->second.stream->socket().cancel(ignored);
+        }
+      });
+    }
+  }
+
+  // Stops the I/O threads once every session has closed or the grace period is over.
+  void pollShutdown() {
+    std::size_t open = 0;
+    {
+      std::lock_guard lock(mutex_);
+      open = sessions_.size();
+    }
+    if (open == 0 || SteadyClock::now() - shutdownStarted_ > options_.shutdownGrace) {
+      if (open > 0) spdlog::warn("shutdown grace period over; {} connections dropped", open);
+      work_.reset();
+      io_.stop();
+      return;
+    }
+    if (open > 0) cancelIdleSessions();
+    auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(20));
+    timer->async_wait([this, timer](const boost::system::error_code&) { pollShutdown(); });
+  }
+
+  awaitable<void> acceptLoop() {
+    while (!stopping_) {
+      auto strand = asio::make_strand(io_);
+      tcp::socket socket(strand);
+      boost::system::error_code ec;
+      co_await acceptor_.async_accept(socket, asio::redirect_error(use_awaitable, ec));
+      if (ec) {
+        if (stopping_ || ec == asio::error::operation_aborted) break;
+        spdlog::warn("accept failed: {}", ec.message());
+        // Out of file descriptors and the like: back off briefly instead of spinning.
+        asio::steady_timer pause(io_, std::chrono::milliseconds(50));
+        co_await pause.async_wait(asio::redirect_error(use_awaitable, ec));
+        continue;
+      }
+      std::uint64_t id = 0;
+      {
+        std::lock_guard lock(mutex_);
+        if (sessions_.size() >= options_.maxConnections) {
+          boost::system::error_code ignored;
+          socket.close(ignored);
+          continue;
+        }
+        id = ++nextSessionId_;
+      }
+      asio::co_spawn(strand, runSession(beast::tcp_stream(std::move(socket)), id), asio::detached);
+    }
+  }
+
+  void setBusy(std::uint64_t id, bool busy) {
+    std::lock_guard lock(mutex_);
+    auto it = sessions_.find(id);
+    if (it != sessions_.end()) it->second.busy = busy;
+  }
+
+  awaitable<void> runSession(beast::tcp_stream stream, std::uint64_t id) {
+    {
+      std::lock_guard lock(mutex_);
+      sessions_[id] = Session{co_await asio::this_coro::executor, &stream, false};
+    }
+    boost::system::error_code ec;
+    const auto remoteEndpoint = stream.socket().remote_endpoint(ec);
+    const std::string remote = ec ? std::string("unknown")
+                                  : fmt::format("{}:{}", remoteEndpoint.address().to_string(),
+                                                remoteEndpoint.port());
+    beast::flat_buffer buffer;
+    try {
+      while (!stopping_) {
+        if (!co_await serveOne(stream, buffer, id, remote)) break;
+      }
+    } catch (const std::exception& error) {
+      spdlog::error("connection {}: {}", remote, error.what());
+    }
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream.close();
+    std::lock_guard lock(mutex_);
+    sessions_.erase(id);
+  }
+
+  // Reads and answers one request. Returns whether the connection stays open.
+  awaitable<bool> serveOne(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                           std::uint64_t id, const std::string& remote) {
+    boost::system::error_code ec;
+    if (buffer.size() == 0) {
+      stream.expires_after(options_.idleTimeout);
+      const std::size_t received = co_await stream.async_read_some(
+          buffer.prepare(8192), asio::redirect_error(use_awaitable, ec));
+      if (ec) co_return false;
+      buffer.commit(received);
+    }
+    setBusy(id, true);
+    const auto started = SteadyClock::now();
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(options_.maxHeaderBytes);
+    parser.body_limit(options_.maxBodyBytes);
+    stream.expires_after(options_.headerTimeout);
+    co_await bhttp::async_read_header(stream, buffer, parser,
+                                      asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      co_await rejectUnreadable(stream, ec, "header", remote, started);
+      co_return false;
+    }
+    const auto& header = parser.get();
+    if (const auto length = parser.content_length(); length && *length > options_.maxBodyBytes) {
+      co_await writeError(stream, ErrorCode::kPayloadTooLarge,
+                          fmt::format("request body of {} bytes exceeds the limit of {} bytes",
+                                      *length, options_.maxBodyBytes),
+                          header.version(), remote, started,
+                          std::string(header.method_string()), std::string(header.target()));
+      co_return false;
+    }
+    if (!parser.is_done()) {
+      if (beast::iequals(header[bhttp::field::expect], "100-continue")) {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        co_await asio::async_write(stream, asio::buffer(kContinue.data(), kContinue.size()),
+                                   asio::redirect_error(use_awaitable, ec));
+        if (ec) co_return false;
+      }
+      stream.expires_after(options_.bodyTimeout);
+      co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+      if (ec) {
+        co_await rejectUnreadable(stream, ec, "body", remote, started);
+        co_return false;
+      }
+    }
+    bhttp::request<bhttp::string_body> message = parser.release();
+    Request request = toRequest(message, remote);
+    Response response = co_await dispatch(request);
+    const bool keepAlive = message.keep_alive() && !stopping_;
+    const bool ok = co_await writeResponse(stream, std::move(response), message.version(),
+                                           keepAlive, message.method() == bhttp::verb::head,
+                                           remote, started, request);
+    setBusy(id, false);
+    co_return ok && keepAlive;
+  }
+
+  static Request toRequest(bhttp::request<bhttp::string_body>& message, const std::string& remote) {
+    Request request;
+    request.method = std::string(message.method_string());
+    request.target = std::string(message.target());
+    for (const auto& field : message) {
+      std::string name(field.name_string());
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      request.headers[name] = std::string(field.value());
+    }
+    request.body = std::move(message.body());
+    request.remoteAddress = remote;
+    request.principal = "anonymous";
+    return request;
+  }
+
+  static Response invoke(const Route& route, Request& request) {
+    try {
+      return route.handler(request);
+    } catch (const std::exception& error) {
+      spdlog::error("handler {} {} threw: {}", route.method, route.pattern, error.what());
+      return errorResponse(ErrorCode::kInternal, "internal error; see the daemon log");
+    }
+  }
+
+  awaitable<Response> dispatch(Request& request) {
+    auto target = parseTarget(request.target);
+    if (!target) {
+      co_return errorResponse(ErrorCode::kInvalidArgument,
+                              "malformed request target (bad percent-encoding?)");
+    }
+    request.path = std::move(target->path);
+    request.query = std::move(target->query);
+    RouteMatch match = router_.match(request.method, request.path);
+    if (match.route == nullptr) co_return errorResponse(*match.error);
+    const Route& route = *match.route;
+    if (route.authenticate && authorizer_) {
+      Result<std::string> principal = authorizer_(request, route.scope);
+      if (!principal.ok()) co_return errorResponse(principal.error());
+      request.principal = std::move(principal.value());
+    }
+    request.pathParams = std::move(match.params);
+    if (route.execution == Execution::kInline) co_return invoke(route, request);
+    co_return co_await asio::co_spawn(
+        workers_.get_executor(),
+        [&route, &request]() -> awaitable<Response> { co_return invoke(route, request); },
+        use_awaitable);
+  }
+
+  awaitable<bool> writeResponse(beast::tcp_stream& stream, Response response, unsigned version,
+                                bool keepAlive, bool head, const std::string& remote,
+                                SteadyClock::time_point started, const Request& request) {
+    bhttp::response<bhttp::string_body> message{static_cast<bhttp::status>(response.status),
+                                                version};
+    message.set(bhttp::field::server, "deviceops");
+    message.set(bhttp::field::content_type, response.contentType);
+    for (const auto& [name, value] : response.headers) message.set(name, value);
+    message.keep_alive(keepAlive);
+    const std::size_t bytes = response.body.size();
+    message.body() = std::move(response.body);
+    message.prepare_payload();
+    if (head) message.body().clear();
+    boost::system::error_code ec;
+    stream.expires_after(options_.writeTimeout);
+    co_await bhttp::async_write(stream, message, asio::redirect_error(use_awaitable, ec));
+    logAccess(remote, request.method, request.target, response.status, bytes, started,
+              request.principal);
+    co_return !ec;
+  }
+
+  awaitable<void> writeError(beast::tcp_stream& stream, ErrorCode code, std::string message,
+                             unsigned version, const std::string& remote,
+                             SteadyClock::time_point started, std::string method,
+                             std::string target) {
+    Request request;
+    request.method = std::move(method);
+    request.target = std::move(target);
+    request.principal = "-";
+    co_await writeResponse(stream, errorResponse(code, std::move(message)), version, false, false,
+                           remote, started, request);
+  }
+
+  // The header or body could not be read: answer what can be answered, then close.
+  awaitable<void> rejectUnreadable(beast::tcp_stream& stream, boost::system::error_code ec,
+                                   std::string_view part, const std::string& remote,
+                                   SteadyClock::time_point started) {
+    if (ec == bhttp::error::body_limit) {
+      co_await writeError(stream, ErrorCode::kPayloadTooLarge,
+                          fmt::format("request body exceeds the limit of {} bytes",
+                                      options_.maxBodyBytes),
+                          11, remote, started, "-", "-");
+    } else if (ec == bhttp::error::header_limit) {
+      co_await writeError(stream, ErrorCode::kPayloadTooLarge,
+                          fmt::format("request header exceeds the limit of {} bytes",
+                                      options_.maxHeaderBytes),
+                          11, remote, started, "-", "-");
+    } else if (ec.category() == make_error_code(bhttp::error::bad_target).category() &&
+               ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+      co_await writeError(stream, ErrorCode::kInvalidArgument,
+                          fmt::format("malformed HTTP request {}: {}", part, ec.message()), 11,
+                          remote, started, "-", "-");
+    } else if (ec == beast::error::timeout) {
+      spdlog::info("{}: closed: request {} not received within the timeout", remote, part);
+    }
+  }
+
+  void logAccess(const std::string& remote, const std::string& method, const std::string& target,
+                 int status, std::size_t bytes, SteadyClock::time_point started,
+                 const std::string& principal) {
+    if (!options_.accessLog) return;
+    const double milliseconds =
+        std::chrono::duration<double, std::milli>(SteadyClock::now() - started).count();
+    spdlog::info("access {} \"{} {}\" {} {} {:.3f}ms principal={}", remote, method, target, status,
+                 bytes, milliseconds, principal);
+  }
+
+  ServerOptions options_;
+  const Router& router_;
+  Authorizer authorizer_;
+  asio::io_context io_;
+  asio::thread_pool workers_;
+  tcp::acceptor acceptor_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  tcp::endpoint bound_;
+  std::vector<std::thread> threads_;
+  std::mutex joinMutex_;
+  std::atomic<bool> stopping_{false};
+  SteadyClock::time_point shutdownStarted_;
+  std::mutex mutex_;  // guards sessions_, nextSessionId_
+  std::map<std::uint64_t, Session> sessions_;
+  std::uint64_t nextSessionId_ = 0;
+};
+
+HttpServer::HttpServer(ServerOptions options, const Router& router, Authorizer authorizer)
+    : impl_(std::make_unique<Impl>(std::move(options), router, std::move(authorizer))) {}
+HttpServer::~HttpServer() = default;
+Status HttpServer::start() { return impl_->start(); }
+std::uint16_t HttpServer::boundPort() const { return impl_->boundPort(); }
+std::string HttpServer::boundAddress() const { return impl_->boundAddress(); }
+void HttpServer::wait() { impl_->wait(); }
+void HttpServer::shutdown() { impl_->shutdown(); }
+
+}  // namespace deviceops::http
