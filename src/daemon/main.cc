@@ -12,6 +12,7 @@
 
 #include "api/app.h"
 #include "api/auth.h"
+#include "common/time_format.h"
 #include "config/config.h"
 #include "devices/amd/amd_backend.h"
 #include "devices/cpu/cpu_backend.h"
@@ -24,12 +25,28 @@ namespace {
 
 using namespace deviceops;
 
+// One JSON object per line: {"time", "level", "thread", "message"}, properly escaped.
+class JsonLineFormatter final : public spdlog::formatter {
+ public:
+  void format(const spdlog::details::log_msg& message, spdlog::memory_buf_t& destination) override {
+    const nlohmann::json line = {
+        {"time", formatIso8601(message.time)},
+        {"level", spdlog::level::to_string_view(message.level)},
+        {"thread", message.thread_id},
+        {"message", std::string(message.payload.data(), message.payload.size())}};
+    const std::string text =
+        line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    destination.append(text.data(), text.data() + text.size());
+  }
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<JsonLineFormatter>();
+  }
+};
+
 void configureLogging(const config::LogConfig& log) {
   auto logger = spdlog::stderr_logger_mt("deviceopsd");
   if (log.json) {
-    logger->set_pattern(
-        R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","thread":%t,"message":"%v"})",
-        spdlog::pattern_time_type::utc);
+    logger->set_formatter(std::make_unique<JsonLineFormatter>());
   } else {
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ %v");
   }

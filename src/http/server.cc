@@ -23,6 +23,34 @@ using asio::awaitable;
 using asio::use_awaitable;
 using SteadyClock = std::chrono::steady_clock;
 
+// One client connection. The socket and its deadline timer live on one strand, shared by the
+// session coroutine and its watchdog, which closes the socket when the deadline passes.
+// (Plain socket + own timer instead of beast::tcp_stream: Beast 1.74's stream timeouts showed a
+// use-after-free under load on a multi-threaded io_context with strands.)
+struct Connection {
+  explicit Connection(tcp::socket s)
+      : socket(std::move(s)), deadline(socket.get_executor()) {}
+  void expiresAfter(std::chrono::milliseconds timeout) { deadline.expires_after(timeout); }
+  tcp::socket socket;
+  asio::steady_timer deadline;
+  bool finished = false;
+  bool timedOut = false;
+};
+
+awaitable<void> watchdog(std::shared_ptr<Connection> connection) {
+  while (!connection->finished) {
+    boost::system::error_code ec;
+    co_await connection->deadline.async_wait(asio::redirect_error(use_awaitable, ec));
+    if (connection->finished) break;
+    if (connection->deadline.expiry() <= asio::steady_timer::clock_type::now()) {
+      connection->timedOut = true;
+      boost::system::error_code ignored;
+      connection->socket.close(ignored);
+      break;
+    }
+  }
+}
+
 class HttpServer::Impl {
  public:
   Impl(ServerOptions options, const Router& router, Authorizer authorizer)
@@ -88,7 +116,7 @@ class HttpServer::Impl {
  private:
   struct Session {
     asio::any_io_executor executor;
-    beast::tcp_stream* stream = nullptr;
+    std::weak_ptr<Connection> connection;
     bool busy = false;
   };
 
@@ -108,9 +136,10 @@ class HttpServer::Impl {
       asio::post(session.executor, [this, sessionId = id] {
         std::lock_guard inner(mutex_);
         auto it = sessions_.find(sessionId);
-        if (it != sessions_.end() && !it->second.busy) {
+        if (it == sessions_.end() || it->second.busy) return;
+        if (auto connection = it->second.connection.lock()) {
           boost::system::error_code ignored;
-          it->second.stream->socket().cancel(ignored);
+          connection->socket.cancel(ignored);
         }
       });
     }
@@ -158,7 +187,10 @@ class HttpServer::Impl {
         }
         id = ++nextSessionId_;
       }
-      asio::co_spawn(strand, runSession(beast::tcp_stream(std::move(socket)), id), asio::detached);
+      auto connection = std::make_shared<Connection>(std::move(socket));
+      connection->expiresAfter(options_.idleTimeout);
+      asio::co_spawn(strand, watchdog(connection), asio::detached);
+      asio::co_spawn(strand, runSession(connection, id), asio::detached);
     }
   }
 
@@ -168,36 +200,40 @@ class HttpServer::Impl {
     if (it != sessions_.end()) it->second.busy = busy;
   }
 
-  awaitable<void> runSession(beast::tcp_stream stream, std::uint64_t id) {
+  awaitable<void> runSession(std::shared_ptr<Connection> connection, std::uint64_t id) {
+    const asio::any_io_executor executor = co_await asio::this_coro::executor;
     {
       std::lock_guard lock(mutex_);
-      sessions_[id] = Session{co_await asio::this_coro::executor, &stream, false};
+      sessions_[id] = Session{executor, connection, false};
     }
     boost::system::error_code ec;
-    const auto remoteEndpoint = stream.socket().remote_endpoint(ec);
+    const auto remoteEndpoint = connection->socket.remote_endpoint(ec);
     const std::string remote = ec ? std::string("unknown")
                                   : fmt::format("{}:{}", remoteEndpoint.address().to_string(),
                                                 remoteEndpoint.port());
     beast::flat_buffer buffer;
     try {
       while (!stopping_) {
-        if (!co_await serveOne(stream, buffer, id, remote)) break;
+        if (!co_await serveOne(*connection, buffer, id, remote)) break;
       }
     } catch (const std::exception& error) {
       spdlog::error("connection {}: {}", remote, error.what());
     }
-    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream.close();
+    connection->socket.shutdown(tcp::socket::shutdown_send, ec);
+    connection->socket.close(ec);
+    connection->finished = true;
+    connection->deadline.cancel();
     std::lock_guard lock(mutex_);
     sessions_.erase(id);
   }
 
   // Reads and answers one request. Returns whether the connection stays open.
-  awaitable<bool> serveOne(beast::tcp_stream& stream, beast::flat_buffer& buffer,
-                           std::uint64_t id, const std::string& remote) {
+  awaitable<bool> serveOne(Connection& connection, beast::flat_buffer& buffer, std::uint64_t id,
+                           const std::string& remote) {
+    tcp::socket& stream = connection.socket;
     boost::system::error_code ec;
     if (buffer.size() == 0) {
-      stream.expires_after(options_.idleTimeout);
+      connection.expiresAfter(options_.idleTimeout);
       const std::size_t received = co_await stream.async_read_some(
           buffer.prepare(8192), asio::redirect_error(use_awaitable, ec));
       if (ec) co_return false;
@@ -208,16 +244,17 @@ class HttpServer::Impl {
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(options_.maxHeaderBytes);
     parser.body_limit(options_.maxBodyBytes);
-    stream.expires_after(options_.headerTimeout);
+    connection.expiresAfter(options_.headerTimeout);
     co_await bhttp::async_read_header(stream, buffer, parser,
                                       asio::redirect_error(use_awaitable, ec));
     if (ec) {
-      co_await rejectUnreadable(stream, ec, "header", remote, started);
+      if (connection.timedOut) ec = beast::error::timeout;
+      co_await rejectUnreadable(connection, ec, "header", remote, started);
       co_return false;
     }
     const auto& header = parser.get();
     if (const auto length = parser.content_length(); length && *length > options_.maxBodyBytes) {
-      co_await writeError(stream, ErrorCode::kPayloadTooLarge,
+      co_await writeError(connection, ErrorCode::kPayloadTooLarge,
                           fmt::format("request body of {} bytes exceeds the limit of {} bytes",
                                       *length, options_.maxBodyBytes),
                           header.version(), remote, started,
@@ -231,10 +268,11 @@ class HttpServer::Impl {
                                    asio::redirect_error(use_awaitable, ec));
         if (ec) co_return false;
       }
-      stream.expires_after(options_.bodyTimeout);
+      connection.expiresAfter(options_.bodyTimeout);
       co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
       if (ec) {
-        co_await rejectUnreadable(stream, ec, "body", remote, started);
+        if (connection.timedOut) ec = beast::error::timeout;
+        co_await rejectUnreadable(connection, ec, "body", remote, started);
         co_return false;
       }
     }
@@ -242,7 +280,7 @@ class HttpServer::Impl {
     Request request = toRequest(message, remote);
     Response response = co_await dispatch(request);
     const bool keepAlive = message.keep_alive() && !stopping_;
-    const bool ok = co_await writeResponse(stream, std::move(response), message.version(),
+    const bool ok = co_await writeResponse(connection, std::move(response), message.version(),
                                            keepAlive, message.method() == bhttp::verb::head,
                                            remote, started, request);
     setBusy(id, false);
@@ -297,7 +335,7 @@ class HttpServer::Impl {
         use_awaitable);
   }
 
-  awaitable<bool> writeResponse(beast::tcp_stream& stream, Response response, unsigned version,
+  awaitable<bool> writeResponse(Connection& connection, Response response, unsigned version,
                                 bool keepAlive, bool head, const std::string& remote,
                                 SteadyClock::time_point started, const Request& request) {
     bhttp::response<bhttp::string_body> message{static_cast<bhttp::status>(response.status),
@@ -311,14 +349,14 @@ class HttpServer::Impl {
     message.prepare_payload();
     if (head) message.body().clear();
     boost::system::error_code ec;
-    stream.expires_after(options_.writeTimeout);
-    co_await bhttp::async_write(stream, message, asio::redirect_error(use_awaitable, ec));
+    connection.expiresAfter(options_.writeTimeout);
+    co_await bhttp::async_write(connection.socket, message, asio::redirect_error(use_awaitable, ec));
     logAccess(remote, request.method, request.target, response.status, bytes, started,
               request.principal);
     co_return !ec;
   }
 
-  awaitable<void> writeError(beast::tcp_stream& stream, ErrorCode code, std::string message,
+  awaitable<void> writeError(Connection& connection, ErrorCode code, std::string message,
                              unsigned version, const std::string& remote,
                              SteadyClock::time_point started, std::string method,
                              std::string target) {
@@ -326,27 +364,27 @@ class HttpServer::Impl {
     request.method = std::move(method);
     request.target = std::move(target);
     request.principal = "-";
-    co_await writeResponse(stream, errorResponse(code, std::move(message)), version, false, false,
+    co_await writeResponse(connection, errorResponse(code, std::move(message)), version, false, false,
                            remote, started, request);
   }
 
   // The header or body could not be read: answer what can be answered, then close.
-  awaitable<void> rejectUnreadable(beast::tcp_stream& stream, boost::system::error_code ec,
+  awaitable<void> rejectUnreadable(Connection& connection, boost::system::error_code ec,
                                    std::string_view part, const std::string& remote,
                                    SteadyClock::time_point started) {
     if (ec == bhttp::error::body_limit) {
-      co_await writeError(stream, ErrorCode::kPayloadTooLarge,
+      co_await writeError(connection, ErrorCode::kPayloadTooLarge,
                           fmt::format("request body exceeds the limit of {} bytes",
                                       options_.maxBodyBytes),
                           11, remote, started, "-", "-");
     } else if (ec == bhttp::error::header_limit) {
-      co_await writeError(stream, ErrorCode::kPayloadTooLarge,
+      co_await writeError(connection, ErrorCode::kPayloadTooLarge,
                           fmt::format("request header exceeds the limit of {} bytes",
                                       options_.maxHeaderBytes),
                           11, remote, started, "-", "-");
     } else if (ec.category() == make_error_code(bhttp::error::bad_target).category() &&
                ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
-      co_await writeError(stream, ErrorCode::kInvalidArgument,
+      co_await writeError(connection, ErrorCode::kInvalidArgument,
                           fmt::format("malformed HTTP request {}: {}", part, ec.message()), 11,
                           remote, started, "-", "-");
     } else if (ec == beast::error::timeout) {

@@ -1,0 +1,87 @@
+// Internals of the CLI shared by its command groups (not a public API; see cli.h).
+//
+// Adding a command group: write `void addXCommands(CLI::App& app, CommandAction& action)` in
+// cli_x.cc, declare it here and call it from runCli (cli.cc). Each subcommand's CLI11 callback
+// only stores, in `action`, the function to run; runCli runs it once parsing has finished, so
+// every global option is known by then.
+#pragma once
+
+#include <functional>
+#include <iosfwd>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "client/http_client.h"
+#include "common/result.h"
+
+namespace CLI {
+class App;
+}
+
+namespace deviceops::client {
+
+// What a command needs once the command line is parsed. Not thread-safe.
+class CliSession {
+ public:
+  CliSession(HttpClient client, bool jsonOutput, std::ostream& out, std::ostream& err)
+      : client_(std::move(client)), jsonOutput_(jsonOutput), out_(out), err_(err) {}
+
+  // --json: print the server's JSON instead of tables.
+  bool jsonOutput() const { return jsonOutput_; }
+  std::ostream& out() { return out_; }
+  std::ostream& err() { return err_; }
+  HttpClient& client() { return client_; }
+
+  // GETs target (encoded, from the API root) and parses the JSON body of a 2xx answer.
+  // An error answer becomes an Error whose details hold "httpStatus" and the server's "code".
+  Result<nlohmann::json> getJson(std::string_view target);
+
+  // Prints "error: <message> (<code>, HTTP <status>)" (or "error: <message>") to err and returns
+  // the exit status for it: kExitServerError for an answer, kExitUnreachable for no answer.
+  int report(const Error& error);
+
+  // Prints value as indented JSON to out; returns kExitOk.
+  int printJson(const nlohmann::json& value);
+
+ private:
+  HttpClient client_;
+  bool jsonOutput_;
+  std::ostream& out_;
+  std::ostream& err_;
+};
+
+// The command chosen on the command line; returns the exit status.
+using CommandAction = std::function<int(CliSession&)>;
+
+// Command groups, one function each.
+void addVersionCommand(CLI::App& app, CommandAction& action, std::string cliVersion);
+void addDeviceCommands(CLI::App& app, CommandAction& action);  // devices, device, health
+
+// Reading server JSON defensively: a missing key, a null or a value of another type gives the
+// empty result, never an exception.
+const nlohmann::json& memberAt(const nlohmann::json& object, std::string_view key);
+std::string stringAt(const nlohmann::json& object, std::string_view key);  // "" if not a string
+std::optional<double> numberAt(const nlohmann::json& object, std::string_view key);
+std::optional<std::uint64_t> bytesAt(const nlohmann::json& object, std::string_view key);
+
+// A scalar as text: strings unquoted, null as "", numbers and booleans as JSON writes them, an
+// array of scalars joined by ", ", anything else as compact JSON.
+std::string scalarText(const nlohmann::json& value);
+
+// A reading or memory value formatted by its key's unit suffix: ...Bytes -> "16.0 GiB",
+// ...Ratio -> "37%", ...Celsius -> "62 °C", ...Watts -> "250.0 W", ...Mhz -> "1410 MHz";
+// others as scalarText.
+std::string formatByKey(std::string_view key, const nlohmann::json& value);
+
+// Appends one "prefix.key.sub" entry per scalar leaf of value (arrays of scalars are one entry,
+// other arrays use "prefix[i]"). Leaf values are rendered with scalarText, or with formatByKey
+// when formatUnits is true.
+void flattenJson(const std::string& prefix, const nlohmann::json& value,
+                 std::vector<std::pair<std::string, std::string>>& entries,
+                 bool formatUnits = false);
+
+}  // namespace deviceops::client
