@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# GPU check (issue 2): builds nothing. Runs the already-built daemon on a machine with NVIDIA
+# GPUs and compares GET /api/device with nvidia-smi, field by field.
+#   scripts/gpu-check.sh [build-dir]        exit 0 = every NVIDIA GPU matches
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD="${1:-build}"
+DAEMON="$BUILD/src/deviceopsd"
+WORK="$(mktemp -d)"
+trap 'kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+command -v nvidia-smi >/dev/null || { echo "gpu-check: nvidia-smi not found"; exit 2; }
+nvidia-smi --query-gpu=name,uuid,memory.total,memory.used,temperature.gpu,power.draw \
+  --format=csv,noheader,nounits > "$WORK/smi.csv"
+
+start=$(date +%s%N)
+"$DAEMON" --listen 127.0.0.1:0 --ready-file "$WORK/ready" --data-dir "$WORK/data" \
+  --log-level warn 2> "$WORK/daemon.log" &
+PID=$!
+for _ in $(seq 1 200); do [ -s "$WORK/ready" ] && break; sleep 0.05; done
+[ -s "$WORK/ready" ] || { echo "gpu-check: daemon did not start"; cat "$WORK/daemon.log"; exit 1; }
+echo "daemon ready in $(( ($(date +%s%N) - start) / 1000000 )) ms"
+curl -sf "http://$(cat "$WORK/ready")/api/device" > "$WORK/devices.json"
+
+python3 - "$WORK/smi.csv" "$WORK/devices.json" <<'PY'
+import csv, json, sys
+smi = [[c.strip() for c in row] for row in csv.reader(open(sys.argv[1]))]
+api = json.load(open(sys.argv[2]))
+backends = {b["name"]: b for b in api["backends"]}
+print("nvidia backend:", "available" if backends.get("nvidia", {}).get("available") else
+      "UNAVAILABLE: " + backends.get("nvidia", {}).get("reason", "not configured"))
+by_uuid = {(d.get("uuid") or ""): d for d in api["devices"]}
+failures = 0
+print(f"{'field':<22}{'nvidia-smi':>28}{'deviceops':>28}  ok")
+for name, uuid, total, used, temp, power in smi:
+    u = uuid.lower().removeprefix("gpu-")
+    d = by_uuid.get(u)
+    if d is None:
+        print(f"{uuid}: MISSING from /api/device"); failures += 1; continue
+    MiB = 1024 * 1024
+    r = d["readings"]
+    rows = [
+        ("id", "", d["id"], True),
+        ("backends", "", ",".join(d["backends"]), "nvidia" in d["backends"]),
+        ("name", name, d["name"], name == d["name"]),
+        ("uuid", u, d["uuid"], True),
+        ("memory.total MiB", total, d["memory"]["totalBytes"] // MiB,
+         abs(int(total) - d["memory"]["totalBytes"] // MiB) <= max(1, int(total) // 100)),
+        ("memory.used MiB", used, (d["memory"]["usedBytes"] or 0) // MiB,
+         abs(int(used) - (d["memory"]["usedBytes"] or 0) // MiB) <= 256),
+        ("temperature C", temp, r["temperatureCelsius"],
+         r["temperatureCelsius"] is not None and abs(float(temp) - r["temperatureCelsius"]) <= 3),
+        ("power W", power, r["powerWatts"],
+         power in ("[N/A]", "N/A") or (r["powerWatts"] is not None and
+                                       abs(float(power) - r["powerWatts"]) <= max(15, 0.15 * float(power)))),
+        ("health", "", d["health"]["status"], True),
+    ]
+    for field, expected, actual, ok in rows:
+        print(f"{field:<22}{str(expected):>28}{str(actual):>28}  {'yes' if ok else 'NO'}")
+        failures += 0 if ok else 1
+print("RESULT:", "PASS" if failures == 0 and smi else f"FAIL ({failures} mismatches)")
+sys.exit(0 if failures == 0 and smi else 1)
+PY
