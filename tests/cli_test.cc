@@ -42,3 +42,40 @@ TEST(CliIntegrationTest, DevicesDeviceHealthAndErrors) {
 
 }  // namespace
 }  // namespace deviceops::testing
+
+namespace deviceops::testing {
+namespace {
+
+TEST(CliIntegrationTest, MemoryAllocStatusListFree) {
+  TestDaemon daemon;
+  ASSERT_TRUE(daemon.started()) << daemon.log();
+  const std::map<std::string, std::string> env = {
+      {"DEVICEOPS_URL", "http://127.0.0.1:" + std::to_string(daemon.port())}};
+  auto [allocCode, allocated] = runProgram(
+      {DEVICEOPS_CLI_PATH, "mem", "alloc", "cpu0", "16MiB", "--label", "cli", "--verify", "--json"},
+      env);
+  ASSERT_EQ(allocCode, 0) << allocated;
+  const auto body = nlohmann::json::parse(allocated);
+  const std::string id = body["id"];
+  EXPECT_EQ(body["verify"]["passed"], true);
+
+  auto [statusCode, status] = runProgram({DEVICEOPS_CLI_PATH, "mem", "status", "cpu0"}, env);
+  EXPECT_EQ(statusCode, 0);
+  EXPECT_NE(status.find("16.0 MiB"), std::string::npos) << status;
+
+  auto [listCode, list] = runProgram({DEVICEOPS_CLI_PATH, "mem", "list", "--state", "held"}, env);
+  EXPECT_EQ(listCode, 0);
+  EXPECT_NE(list.find(id), std::string::npos) << list;
+
+  auto [freeCode, freed] = runProgram({DEVICEOPS_CLI_PATH, "mem", "free", id}, env);
+  EXPECT_EQ(freeCode, 0) << freed;
+  auto [againCode, again] = runProgram({DEVICEOPS_CLI_PATH, "mem", "free", id}, env);
+  EXPECT_EQ(againCode, 1) << again;
+  auto [badCode, bad] = runProgram({DEVICEOPS_CLI_PATH, "mem", "alloc", "cpu0", "lots"}, env);
+  EXPECT_EQ(badCode, 1) << bad;
+  EXPECT_NE(bad.find("INVALID_ARGUMENT"), std::string::npos) << bad;
+  EXPECT_EQ(daemon.stop(), 0);
+}
+
+}  // namespace
+}  // namespace deviceops::testing

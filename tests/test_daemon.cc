@@ -112,9 +112,12 @@ TestDaemon::TestDaemon(std::string configToml, std::vector<std::string> extraArg
   char pattern[] = "/tmp/deviceops-test-XXXXXX";
   directory_ = ::mkdtemp(pattern);
   const std::filesystem::path readyFile = directory_ / "ready";
-  std::vector<std::string> args = {DEVICEOPSD_PATH, "--data-dir", (directory_ / "data").string(),
-                                   "--ready-file", readyFile.string()};
-  if (std::find(extraArgs.begin(), extraArgs.end(), "--listen") == extraArgs.end()) {
+  std::vector<std::string> args = {DEVICEOPSD_PATH, "--ready-file", readyFile.string()};
+  const auto given = [&](const char* flag) {
+    return std::find(extraArgs.begin(), extraArgs.end(), flag) != extraArgs.end();
+  };
+  if (!given("--data-dir")) args.insert(args.end(), {"--data-dir", (directory_ / "data").string()});
+  if (!given("--listen")) {
     args.insert(args.end(), {"--listen", "127.0.0.1:0"});
   }
   if (!configToml.empty()) {
@@ -180,6 +183,22 @@ RawResponse TestDaemon::request(const std::string& method, const std::string& ta
   message += "Connection: close\r\n\r\n" + body;
   connection.send(message);
   return connection.read().value_or(RawResponse{});
+}
+
+void TestDaemon::kill() {
+  if (stopped_) return;
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, nullptr, 0);
+  stopped_ = true;
+}
+
+std::uint64_t TestDaemon::residentBytes() const {
+  std::ifstream status("/proc/" + std::to_string(pid_) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
 }
 
 int TestDaemon::stop(std::chrono::milliseconds timeout) {

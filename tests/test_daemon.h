@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -55,10 +56,15 @@ class TestDaemon {
                       const std::string& body = "",
                       const std::map<std::string, std::string>& headers = {});
   RawResponse get(const std::string& target) { return request("GET", target); }
+  RawResponse post(const std::string& target, const nlohmann::json& body) {
+    return request("POST", target, body.dump(), {{"Content-Type", "application/json"}});
+  }
 
   // Sends SIGTERM and returns the exit status (or -signal), waiting at most `timeout`.
   int stop(std::chrono::milliseconds timeout = std::chrono::seconds(20));
   pid_t pid() const { return pid_; }
+  void kill();  // SIGKILL, like a crash
+  std::uint64_t residentBytes() const;  // VmRSS of the daemon process
 
  private:
   std::filesystem::path directory_;

@@ -173,6 +173,7 @@ void registerSystemRoutes(http::Router& router, AppContext& context) {
 void registerAllRoutes(http::Router& router, AppContext& context) {
   registerSystemRoutes(router, context);
   registerDeviceRoutes(router, context);
+  registerMemoryRoutes(router, context);
 }
 
 }  // namespace deviceops::api

@@ -57,13 +57,23 @@ int showVersion(CliSession& session, const std::string& cliVersion) {
 }  // namespace
 
 Result<nlohmann::json> CliSession::getJson(std::string_view target) {
-  auto response = client_.get(target);
+  return sendJson("GET", target, nullptr);
+}
+
+Result<nlohmann::json> CliSession::sendJson(std::string_view method, std::string_view target,
+                                            const nlohmann::json& requestBody) {
+  auto response =
+      method == "GET"
+          ? client_.get(target)
+          : client_.request(method, target,
+                            requestBody.is_null() ? std::string() : requestBody.dump());
   if (!response) return response.error();
   if (response->status < 200 || response->status >= 300) return errorFromAnswer(*response);
   auto body = nlohmann::json::parse(response->body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) {
-    return makeError(ErrorCode::kInternal, fmt::format("the answer to GET {} is not JSON: {}",
-                                                       target, bodySnippet(response->body)));
+    return makeError(ErrorCode::kInternal, fmt::format("the answer to {} {} is not JSON: {}",
+                                                       method, target,
+                                                       bodySnippet(response->body)));
   }
   return body;
 }
@@ -198,6 +208,7 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err,
   CommandAction action;
   addVersionCommand(app, action, std::string(cliVersion));
   addDeviceCommands(app, action);
+  addMemoryCommands(app, action);
 
   try {
     app.parse(argc, argv);

@@ -39,6 +39,9 @@ class CliSession {
   // GETs target (encoded, from the API root) and parses the JSON body of a 2xx answer.
   // An error answer becomes an Error whose details hold "httpStatus" and the server's "code".
   Result<nlohmann::json> getJson(std::string_view target);
+  // Same for any method; a non-null body is sent as JSON.
+  Result<nlohmann::json> sendJson(std::string_view method, std::string_view target,
+                                  const nlohmann::json& body);
 
   // Prints "error: <message> (<code>, HTTP <status>)" (or "error: <message>") to err and returns
   // the exit status for it: kExitServerError for an answer, kExitUnreachable for no answer.
@@ -60,6 +63,7 @@ using CommandAction = std::function<int(CliSession&)>;
 // Command groups, one function each.
 void addVersionCommand(CLI::App& app, CommandAction& action, std::string cliVersion);
 void addDeviceCommands(CLI::App& app, CommandAction& action);  // devices, device, health
+void addMemoryCommands(CLI::App& app, CommandAction& action);  // mem alloc|free|status|list
 
 // Reading server JSON defensively: a missing key, a null or a value of another type gives the
 // empty result, never an exception.

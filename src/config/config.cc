@@ -257,6 +257,31 @@ Status readHealth(const toml::table& table, std::string_view origin,
   return Status::success();
 }
 
+Status readMemory(const toml::table& table, std::string_view origin, MemoryConfig& memory) {
+  TableReader reader(table, "memory.", origin);
+  reader.read("budgetFraction", memory.budgetFraction);
+  reader.readBytes("reserveBytes", memory.reserveBytes);
+  reader.read("cpuBudgetFraction", memory.cpuBudgetFraction);
+  reader.read("poolStrategy", memory.poolStrategy);
+  reader.read("maxCachedFraction", memory.maxCachedFraction);
+  reader.readDuration("reaperIntervalMs", memory.reaperInterval);
+  reader.readDuration("maxTtlSeconds", memory.maxTtl);
+  if (Status status = reader.finish(); !status.ok()) return status;
+  const auto fraction = [](double value) { return value > 0 && value <= 1; };
+  if (!fraction(memory.budgetFraction) || !fraction(memory.cpuBudgetFraction) ||
+      memory.maxCachedFraction < 0 || memory.maxCachedFraction > 1) {
+    return invalid(origin, "memory.budgetFraction and memory.cpuBudgetFraction must be in (0, 1], "
+                           "memory.maxCachedFraction in [0, 1]");
+  }
+  if (memory.poolStrategy != "pool" && memory.poolStrategy != "none") {
+    return invalid(origin, "memory.poolStrategy must be \"pool\" or \"none\"");
+  }
+  if (memory.reaperInterval < std::chrono::milliseconds(10)) {
+    return invalid(origin, "memory.reaperIntervalMs must be at least 10");
+  }
+  return Status::success();
+}
+
 Status applyLogFormat(Config& config, std::string_view format, std::string_view origin) {
   if (format == "json") {
     config.log.json = true;
@@ -353,6 +378,7 @@ Result<Config> parseConfig(std::string_view tomlText, std::string_view origin, C
   const toml::table* auth = reader.subtable("auth");
   const toml::table* devicesTable = reader.subtable("devices");
   const toml::table* health = reader.subtable("health");
+  const toml::table* memory = reader.subtable("memory");
   if (Status status = reader.finish(); !status.ok()) return status.error();
   if (!dataDir.empty()) config.dataDir = dataDir;
   if (server != nullptr) {
@@ -380,6 +406,11 @@ Result<Config> parseConfig(std::string_view tomlText, std::string_view origin, C
   }
   if (health != nullptr) {
     if (Status status = readHealth(*health, origin, config.devices.health); !status.ok()) {
+      return status.error();
+    }
+  }
+  if (memory != nullptr) {
+    if (Status status = readMemory(*memory, origin, config.memory); !status.ok()) {
       return status.error();
     }
   }

@@ -53,6 +53,16 @@ struct DevicesConfig {
   devices::HealthThresholds health;
 };
 
+struct MemoryConfig {
+  double budgetFraction = 0.9;                 // of a GPU's memory
+  std::uint64_t reserveBytes = 256ull << 20;   // kept free on every GPU
+  double cpuBudgetFraction = 0.5;              // of RAM, for the cpu device
+  std::string poolStrategy = "pool";           // "pool" | "none"
+  double maxCachedFraction = 0.25;             // pool cache bound, fraction of the budget
+  std::chrono::milliseconds reaperInterval{1000};
+  std::chrono::seconds maxTtl{7 * 24 * 3600};
+};
+
 struct Config {
   ServerConfig server;
   LogConfig log;
@@ -61,6 +71,7 @@ struct Config {
   AuthMode authMode = AuthMode::kAuto;
   std::vector<Token> tokens;
   DevicesConfig devices;
+  MemoryConfig memory;
 
   // Whether requests must carry a bearer token, given the address actually bound.
   bool authRequired() const;

@@ -33,6 +33,11 @@ name = "RX 6800"
 memory = "16GiB"
 [health]
 temperatureMarginCelsius = 3.5
+[memory]
+budgetFraction = 0.8
+reserveBytes = "1GiB"
+poolStrategy = "none"
+reaperIntervalMs = 100
 )",
                             "test.toml");
   ASSERT_TRUE(parsed.ok()) << parsed.error().message;
@@ -50,6 +55,10 @@ temperatureMarginCelsius = 3.5
   ASSERT_EQ(config.devices.simulated.devices.size(), 5u);
   EXPECT_EQ(config.devices.simulated.devices[4].memoryBytes, 16ull << 30);
   EXPECT_DOUBLE_EQ(config.devices.health.temperatureMarginCelsius, 3.5);
+  EXPECT_DOUBLE_EQ(config.memory.budgetFraction, 0.8);
+  EXPECT_EQ(config.memory.reserveBytes, 1ull << 30);
+  EXPECT_EQ(config.memory.poolStrategy, "none");
+  EXPECT_EQ(config.memory.reaperInterval.count(), 100);
 }
 
 TEST(ConfigTest, BadConfigNamesTheKey) {
@@ -69,6 +78,9 @@ TEST(ConfigTest, BadConfigNamesTheKey) {
       {"[health]\nmemoryUsedRatio = 2.0", "memoryUsedRatio"},
       {"this is = not toml = at all", "line 1"},
       {"typo = 1", "unknown key 'typo'"},
+      {"[memory]\nbudgetFraction = 1.5", "memory.budgetFraction"},
+      {"[memory]\npoolStrategy = \"slab\"", "memory.poolStrategy"},
+      {"[memory]\nreserveBytes = \"-1GiB\"", "memory.reserveBytes"},
   };
   for (const auto& [text, expected] : cases) {
     SCOPED_TRACE(text);

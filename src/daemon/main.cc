@@ -20,6 +20,7 @@
 #include "devices/simulated/simulated_backend.h"
 #include "devices/vulkan/vulkan_backend.h"
 #include "http/server.h"
+#include "memory/memory_service.h"
 
 namespace {
 
@@ -99,6 +100,19 @@ http::ServerOptions serverOptions(const config::Config& config) {
   return options;
 }
 
+memory::MemoryOptions memoryOptions(const config::MemoryConfig& config) {
+  memory::MemoryOptions options;
+  options.budgetFraction = config.budgetFraction;
+  options.reserveBytes = config.reserveBytes;
+  options.cpuBudgetFraction = config.cpuBudgetFraction;
+  options.strategy =
+      config.poolStrategy == "none" ? memory::PoolStrategy::kNone : memory::PoolStrategy::kPool;
+  options.maxCachedFraction = config.maxCachedFraction;
+  options.reaperInterval = config.reaperInterval;
+  options.maxTtl = config.maxTtl;
+  return options;
+}
+
 // Blocks SIGTERM/SIGINT in every thread and waits for them on a dedicated one.
 sigset_t blockShutdownSignals() {
   sigset_t signals;
@@ -132,7 +146,22 @@ int run(config::Config config, const sigset_t& signals) {
   devices::Inventory inventory(makeBackends(config), inventoryOptions);
   inventory.start();
 
+  Result<std::unique_ptr<memory::LedgerStore>> ledgerStore =
+      memory::openSqliteLedgerStore(config.dataDir);
+  if (!ledgerStore.ok()) {
+    spdlog::error("cannot open the store in {}: {}", config.dataDir.string(),
+                  ledgerStore.error().message);
+    return 1;
+  }
+  memory::MemoryService memoryService(inventory, std::move(ledgerStore.value()),
+                                      memoryOptions(config.memory));
+  if (auto reconciled = memoryService.start(); !reconciled.ok()) {
+    spdlog::error("memory ledger: {}", reconciled.error().message);
+    return 1;
+  }
+
   api::AppContext context(config, inventory);
+  context.memory = &memoryService;
   http::Router router;
   api::registerAllRoutes(router, context);
   http::HttpServer server(serverOptions(config), router, api::makeAuthorizer(config));
@@ -163,6 +192,7 @@ int run(config::Config config, const sigset_t& signals) {
     server.shutdown();
   });
   server.wait();
+  memoryService.stop();  // releases every allocation (reason "shutdown")
   inventory.stop();
   signalWaiter.join();
   spdlog::info("stopped");

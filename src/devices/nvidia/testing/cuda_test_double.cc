@@ -2,7 +2,10 @@
 // the GPUs of fake_gpus.h in the reverse of NVML's order (as CUDA_DEVICE_ORDER=FASTEST_FIRST
 // can), so the backend must match CUDA devices to NVML devices by UUID, not by index.
 // Allocation entry points are backed by host memory so that callers of CudaLibrary can be
-// tested without a GPU. Not thread-safe beyond what malloc/free are.
+// tested without a GPU; each device's capacity is finite (its free memory as NVML reports it,
+// totalBytes - usedBytes), so out-of-memory paths can be tested too. Not thread-safe beyond what
+// malloc/free and the atomic counters are (the current context is process-wide, not per thread).
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <type_traits>
@@ -20,10 +23,28 @@ bool initialized = false;
 char contextTokens[kDeviceCount];
 CUcontext currentContext = nullptr;
 
+// Bytes handed out by cuMemAlloc_v2, per CUDA ordinal.
+std::atomic<unsigned long long> allocatedBytes[kDeviceCount];
+
+// Each allocation is preceded by this header, so cuMemFree_v2 knows what to give back.
+struct alignas(16) AllocationHeader {
+  std::size_t bytes;
+  int ordinal;
+};
+
 // The fake GPU index behind CUDA ordinal `ordinal`.
 int fakeIndex(CUdevice ordinal) { return kDeviceCount - 1 - ordinal; }
 
 bool valid(CUdevice device) { return device >= 0 && device < kDeviceCount; }
+
+int currentOrdinal() {
+  return static_cast<int>(reinterpret_cast<char*>(currentContext) - contextTokens);
+}
+
+unsigned long long availableBytes(int ordinal) {
+  const auto& gpu = kFakeGpus[fakeIndex(ordinal)];
+  return gpu.totalBytes - gpu.usedBytes - allocatedBytes[ordinal].load();
+}
 
 }  // namespace
 
@@ -149,23 +170,30 @@ CUresult cuCtxSynchronize() { return CUDA_SUCCESS; }
 
 CUresult cuMemGetInfo_v2(std::size_t* freeBytes, std::size_t* totalBytes) {
   if (currentContext == nullptr) return CUDA_ERROR_INVALID_VALUE;
-  const int index =
-      fakeIndex(static_cast<int>(reinterpret_cast<char*>(currentContext) - contextTokens));
-  *totalBytes = kFakeGpus[index].totalBytes;
-  *freeBytes = kFakeGpus[index].totalBytes - kFakeGpus[index].usedBytes;
+  *totalBytes = kFakeGpus[fakeIndex(currentOrdinal())].totalBytes;
+  *freeBytes = availableBytes(currentOrdinal());
   return CUDA_SUCCESS;
 }
 
 CUresult cuMemAlloc_v2(CUdeviceptr* pointer, std::size_t bytes) {
   if (currentContext == nullptr) return CUDA_ERROR_INVALID_VALUE;
-  void* memory = std::malloc(bytes);
-  if (memory == nullptr) return CUDA_ERROR_OUT_OF_MEMORY;
-  *pointer = reinterpret_cast<CUdeviceptr>(memory);
+  if (bytes == 0) return CUDA_ERROR_INVALID_VALUE;
+  const int ordinal = currentOrdinal();
+  if (bytes > availableBytes(ordinal)) return CUDA_ERROR_OUT_OF_MEMORY;
+  auto* header = static_cast<AllocationHeader*>(std::malloc(sizeof(AllocationHeader) + bytes));
+  if (header == nullptr) return CUDA_ERROR_OUT_OF_MEMORY;
+  header->bytes = bytes;
+  header->ordinal = ordinal;
+  allocatedBytes[ordinal] += bytes;
+  *pointer = reinterpret_cast<CUdeviceptr>(header + 1);
   return CUDA_SUCCESS;
 }
 
 CUresult cuMemFree_v2(CUdeviceptr pointer) {
-  std::free(reinterpret_cast<void*>(pointer));
+  if (pointer == 0) return CUDA_SUCCESS;
+  auto* header = reinterpret_cast<AllocationHeader*>(pointer) - 1;
+  allocatedBytes[header->ordinal] -= header->bytes;
+  std::free(header);
   return CUDA_SUCCESS;
 }
 

@@ -1,0 +1,76 @@
+// DeviceAllocator: real allocations of device memory, one implementation per backend.
+//   cpu        anonymous mmap, pages committed with MAP_POPULATE (resident memory really grows);
+//              pinned = mlock, refused clearly when RLIMIT_MEMLOCK forbids it
+//   vulkan     vkAllocateMemory from a DEVICE_LOCAL memory type (lavapipe in tests)
+//   cuda       cuMemAlloc in the device's primary context (libcuda.so.1, dlopen'd)
+//   simulated  accounting only; blocks have no memory behind them and say so
+// The pool (pool.h) and the ledger (ledger.h) sit on top; nothing else calls an allocator.
+//
+// Thread-safety: allocate/release/verify/driverFreeBytes may be called concurrently.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+
+namespace deviceops::memory {
+
+struct AllocationOptions {
+  bool pinned = false;  // cpu only: lock the pages in RAM (mlock); other allocators reject it
+};
+
+// A block as the allocator handed it out. Opaque outside the allocator except for `bytes`.
+struct Block {
+  std::uint64_t bytes = 0;      // exactly what was asked of the driver
+  std::uintptr_t handle = 0;    // VkDeviceMemory, CUdeviceptr, or the host address
+  void* hostAddress = nullptr;  // mapped host view when there is one (cpu), else null
+  bool pinned = false;
+};
+
+struct VerifyReport {
+  std::uint64_t bytesTested = 0;
+  std::uint64_t errors = 0;          // words that read back differently from what was written
+  std::uint64_t firstErrorOffset = 0;  // valid when errors > 0
+  double writeSeconds = 0;
+  double readSeconds = 0;
+  double writeBytesPerSecond() const;
+  double readBytesPerSecond() const;
+};
+
+class DeviceAllocator {
+ public:
+  virtual ~DeviceAllocator() = default;
+  // "cpu", "vulkan", "cuda", "simulated".
+  virtual std::string_view kind() const = 0;
+  // True for the simulated allocator: no memory is really allocated.
+  virtual bool accountingOnly() const { return false; }
+  // kInvalidArgument (0 bytes, unsupported option), kResourceExhausted (the driver is out of
+  // memory: VK_ERROR_OUT_OF_DEVICE_MEMORY, CUDA_ERROR_OUT_OF_MEMORY, ENOMEM), kConflict
+  // (pinning refused by RLIMIT_MEMLOCK, with the limit in details), kUnavailable (driver gone).
+  virtual Result<Block> allocate(std::uint64_t bytes, const AllocationOptions& options) = 0;
+  // Returns the block to the driver. Precondition: `block` came from allocate() on this
+  // allocator and was not released before (the pool and ledger guarantee this).
+  virtual void release(const Block& block) = 0;
+  // Writes a pattern (address-dependent 64-bit words) across the whole block and reads it back.
+  virtual Result<VerifyReport> verify(const Block& block) = 0;
+  // What the driver says is free on the device now (cpu: MemAvailable), when known.
+  virtual std::optional<std::uint64_t> driverFreeBytes() = 0;
+  // Bytes currently held from the driver by this allocator (sum of live blocks).
+  virtual std::uint64_t liveBytes() const = 0;
+};
+
+// Factories. Each returns kUnavailable with a reason when the device cannot be opened.
+Result<std::unique_ptr<DeviceAllocator>> makeCpuAllocator();
+// `deviceUuid`: the Vulkan physical device's UUID ("xxxxxxxx-xxxx-..."), as in DeviceRecord::uuid.
+Result<std::unique_ptr<DeviceAllocator>> makeVulkanAllocator(const std::string& deviceUuid,
+                                                             std::string libraryPath = "libvulkan.so.1");
+// `deviceUuid`: the CUDA device's UUID as in DeviceRecord::uuid (NVML's, normalised).
+Result<std::unique_ptr<DeviceAllocator>> makeCudaAllocator(const std::string& deviceUuid,
+                                                           std::string libraryPath = "libcuda.so.1");
+Result<std::unique_ptr<DeviceAllocator>> makeSimulatedAllocator(std::uint64_t capacityBytes);
+
+}  // namespace deviceops::memory

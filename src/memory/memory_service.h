@@ -1,0 +1,135 @@
+// MemoryService: the one ledger of every byte the service holds on every device.
+//
+// Raw allocations (the /api/memory endpoints), loaded models and training jobs all charge it
+// (AllocationKind). Each device has a budget = total x budgetFraction - reserveBytes; a request
+// that would exceed the budget is refused with kConflict, one that exceeds what the driver
+// reports free with kResourceExhausted, both with the numbers in details. Every allocation is a
+// real block from the device's allocator through its pool, recorded in the store before it is
+// acknowledged; leases (ttl) are reclaimed by a reaper thread; stop() releases everything.
+// After a crash, start() marks records left "held" as released with reason "restart": the OS
+// and drivers reclaimed the memory with the process, so no phantom allocation remains.
+//
+// Thread-safety: every public method is safe to call concurrently. Per device, one mutex guards
+// the held set and admission; driver calls and store writes happen outside it, with the bytes
+// reserved so concurrent admissions see them.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "devices/inventory.h"
+#include "memory/allocation.h"
+#include "memory/allocator.h"
+#include "memory/ledger_store.h"
+#include "memory/pool.h"
+
+namespace deviceops::memory {
+
+struct MemoryOptions {
+  double budgetFraction = 0.9;             // of a GPU's total memory
+  std::uint64_t reserveBytes = 256ull << 20;  // kept free on every GPU
+  double cpuBudgetFraction = 0.5;          // of RAM, for the CPU device
+  PoolStrategy strategy = PoolStrategy::kPool;
+  double maxCachedFraction = 0.25;         // pool cache bound, fraction of the budget
+  std::chrono::milliseconds reaperInterval{1000};
+  std::chrono::seconds maxTtl{7 * 24 * 3600};
+};
+
+struct AllocateRequest {
+  std::string deviceId;  // id, UUID or PCI bus id
+  std::uint64_t bytes = 0;
+  AllocationKind kind = AllocationKind::kRaw;
+  std::string label;
+  std::string owner = "anonymous";
+  std::optional<std::chrono::seconds> ttl;
+  bool pinned = false;
+  bool verify = false;
+};
+
+struct AllocateResult {
+  AllocationRecord record;
+  std::uint64_t blockBytes = 0;  // held from the driver for it (size class)
+  bool fromPool = false;
+  std::optional<VerifyReport> verify;
+  std::string allocatorKind;
+};
+
+struct DeviceMemoryStatus {
+  std::string deviceId;
+  std::string allocatorKind;  // empty until the first allocation opened it
+  bool simulated = false;
+  std::uint64_t totalBytes = 0;
+  std::optional<std::uint64_t> driverUsedBytes;
+  std::optional<std::uint64_t> driverFreeBytes;
+  std::uint64_t budgetBytes = 0;
+  std::uint64_t heldBytes = 0;  // by this service, all kinds
+  std::map<std::string, std::uint64_t> heldBytesByKind;
+  std::uint64_t availableBytes = 0;  // to new requests: min(budget - held, driver free + cache)
+  std::uint64_t allocationCount = 0;
+  std::uint64_t backendLiveBytes = 0;  // what the allocator holds from the driver
+  PoolStats pool;
+  PoolStrategy strategy = PoolStrategy::kPool;
+};
+
+struct OptimizeResult {
+  std::string deviceId;
+  std::uint64_t releasedBytes = 0;
+  PoolStats pool;
+};
+
+using AllocatorFactory =
+    std::function<Result<std::unique_ptr<DeviceAllocator>>(const devices::DeviceView& device)>;
+
+// cpu -> makeCpuAllocator, nvidia -> makeCudaAllocator, vulkan/amd (with a Vulkan UUID) ->
+// makeVulkanAllocator, simulated -> makeSimulatedAllocator(total).
+AllocatorFactory defaultAllocatorFactory();
+
+class MemoryService {
+ public:
+  MemoryService(const devices::Inventory& inventory, std::unique_ptr<LedgerStore> store,
+                MemoryOptions options, AllocatorFactory factory = defaultAllocatorFactory());
+  ~MemoryService();
+  MemoryService(const MemoryService&) = delete;
+  MemoryService& operator=(const MemoryService&) = delete;
+
+  // Reconciles the store (held -> released "restart") and starts the lease reaper.
+  Result<std::size_t> start();
+  // Releases every held allocation (reason "shutdown"), trims pools, stops the reaper.
+  void stop();
+
+  Result<AllocateResult> allocate(const AllocateRequest& request);
+  // kNotFound for an unknown or already released id; nothing reaches the driver then.
+  Result<AllocationRecord> release(const std::string& allocationId,
+                                   const std::string& reason = "freed");
+  Result<AllocationRecord> find(const std::string& allocationId);
+  Result<std::vector<AllocationRecord>> list(const AllocationFilter& filter);
+  Result<DeviceMemoryStatus> status(const std::string& deviceId);
+  Result<OptimizeResult> optimize(const std::string& deviceId);
+  // Releases leases whose expiry has passed; returns how many. Called by the reaper.
+  std::size_t reapExpired();
+
+ private:
+  struct DeviceSlot;
+  Result<std::shared_ptr<DeviceSlot>> slotFor(const std::string& deviceKey, bool open);
+  std::uint64_t budgetFor(const DeviceSlot& slot) const;
+
+  const devices::Inventory& inventory_;
+  std::unique_ptr<LedgerStore> store_;
+  MemoryOptions options_;
+  AllocatorFactory factory_;
+  std::mutex mutex_;  // guards slots_, owners_
+  std::map<std::string, std::shared_ptr<DeviceSlot>> slots_;  // device id -> slot
+  std::map<std::string, std::string> owners_;                 // allocation id -> device id
+  std::thread reaper_;
+  std::mutex reaperMutex_;
+  std::condition_variable reaperWake_;
+  bool stopping_ = false;  // guarded by reaperMutex_
+};
+
+}  // namespace deviceops::memory

@@ -1,0 +1,123 @@
+// Test doubles for unit tests of memory logic (pool, ledger). Not real allocators: the real ones
+// are tested in *_allocator_test.cc and through the daemon in tests/.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+
+#include "memory/allocator.h"
+#include "memory/ledger_store.h"
+
+namespace deviceops::memory::testing {
+
+// Hands out numbered handles up to a capacity; counts driver calls.
+class CountingAllocatorDouble final : public DeviceAllocator {
+ public:
+  explicit CountingAllocatorDouble(std::uint64_t capacity) : capacity_(capacity) {}
+  std::string_view kind() const override { return "counting-double"; }
+  Result<Block> allocate(std::uint64_t bytes, const AllocationOptions& options) override {
+    std::lock_guard lock(mutex_);
+    ++allocations;
+    if (live_ + bytes > capacity_) {
+      return makeError(ErrorCode::kResourceExhausted, "double: out of memory");
+    }
+    live_ += bytes;
+    Block block{bytes, ++nextHandle_, nullptr, options.pinned};
+    outstanding_[block.handle] = bytes;
+    return block;
+  }
+  void release(const Block& block) override {
+    std::lock_guard lock(mutex_);
+    ++releases;
+    auto it = outstanding_.find(block.handle);
+    if (it == outstanding_.end()) {
+      ++invalidReleases;  // a double free reached the "driver"
+      return;
+    }
+    live_ -= it->second;
+    outstanding_.erase(it);
+  }
+  Result<VerifyReport> verify(const Block& block) override {
+    VerifyReport report;
+    report.bytesTested = block.bytes;
+    report.writeSeconds = report.readSeconds = 1e-3;
+    return report;
+  }
+  std::optional<std::uint64_t> driverFreeBytes() override {
+    std::lock_guard lock(mutex_);
+    return capacity_ - live_;
+  }
+  std::uint64_t liveBytes() const override {
+    std::lock_guard lock(mutex_);
+    return live_;
+  }
+  std::atomic<int> allocations{0};
+  std::atomic<int> releases{0};
+  std::atomic<int> invalidReleases{0};
+
+ private:
+  mutable std::mutex mutex_;
+  std::uint64_t capacity_;
+  std::uint64_t live_ = 0;
+  std::uintptr_t nextHandle_ = 0;
+  std::map<std::uintptr_t, std::uint64_t> outstanding_;
+};
+
+// Keeps records in memory; `failInserts` makes insert() fail.
+class InMemoryLedgerStoreDouble final : public LedgerStore {
+ public:
+  Status insert(const AllocationRecord& record) override {
+    std::lock_guard lock(mutex_);
+    if (failInserts) return makeError(ErrorCode::kUnavailable, "double: store down");
+    records_[record.id] = record;
+    return Status::success();
+  }
+  Status markReleased(const std::string& id, SystemTime at, const std::string& reason) override {
+    std::lock_guard lock(mutex_);
+    auto it = records_.find(id);
+    if (it == records_.end() || it->second.state != AllocationState::kHeld) {
+      return makeError(ErrorCode::kNotFound, "double: not held");
+    }
+    it->second.state = AllocationState::kReleased;
+    it->second.releasedAt = at;
+    it->second.releaseReason = reason;
+    return Status::success();
+  }
+  Result<std::vector<AllocationRecord>> list(const AllocationFilter& filter) override {
+    std::lock_guard lock(mutex_);
+    std::vector<AllocationRecord> out;
+    for (const auto& [id, record] : records_) {
+      if (filter.state && record.state != *filter.state) continue;
+      if (filter.deviceId && record.deviceId != *filter.deviceId) continue;
+      out.push_back(record);
+    }
+    return out;
+  }
+  Result<std::optional<AllocationRecord>> find(const std::string& id) override {
+    std::lock_guard lock(mutex_);
+    auto it = records_.find(id);
+    if (it == records_.end()) return std::optional<AllocationRecord>();
+    return std::optional<AllocationRecord>(it->second);
+  }
+  Result<std::size_t> releaseAllHeld(SystemTime at, const std::string& reason) override {
+    std::lock_guard lock(mutex_);
+    std::size_t count = 0;
+    for (auto& [id, record] : records_) {
+      if (record.state != AllocationState::kHeld) continue;
+      record.state = AllocationState::kReleased;
+      record.releasedAt = at;
+      record.releaseReason = reason;
+      ++count;
+    }
+    return count;
+  }
+  std::atomic<bool> failInserts{false};
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, AllocationRecord> records_;
+};
+
+}  // namespace deviceops::memory::testing
