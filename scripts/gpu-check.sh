@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 BUILD="${1:-build}"
 DAEMON="$BUILD/src/deviceopsd"
 WORK="$(mktemp -d)"
-trap 'kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+PID=""
+trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 command -v nvidia-smi >/dev/null || { echo "gpu-check: nvidia-smi not found"; exit 2; }
 nvidia-smi --query-gpu=name,uuid,memory.total,memory.used,temperature.gpu,power.draw \
@@ -22,6 +23,7 @@ for _ in $(seq 1 200); do [ -s "$WORK/ready" ] && break; sleep 0.05; done
 echo "daemon ready in $(( ($(date +%s%N) - start) / 1000000 )) ms"
 curl -sf "http://$(cat "$WORK/ready")/api/device" > "$WORK/devices.json"
 
+set +e
 python3 - "$WORK/smi.csv" "$WORK/devices.json" <<'PY'
 import csv, json, sys
 smi = [[c.strip() for c in row] for row in csv.reader(open(sys.argv[1]))]
@@ -61,3 +63,36 @@ for name, uuid, total, used, temp, power in smi:
 print("RESULT:", "PASS" if failures == 0 and smi else f"FAIL ({failures} mismatches)")
 sys.exit(0 if failures == 0 and smi else 1)
 PY
+discovery=$?
+set -e
+
+# Memory (issue 3): 1 GiB on each NVIDIA GPU through the API, with verify; nvidia-smi's
+# memory.used before, during and after.
+ADDR="$(cat "$WORK/ready")"
+memory=0
+for id in $(python3 -c 'import json,sys; print(" ".join(d["id"] for d in json.load(open(sys.argv[1]))["devices"] if "nvidia" in d["backends"]))' "$WORK/devices.json"); do
+  uuid=$(python3 -c 'import json,sys; print([d["uuid"] for d in json.load(open(sys.argv[1]))["devices"] if d["id"]==sys.argv[2]][0])' "$WORK/devices.json" "$id")
+  used() { nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i "GPU-$uuid"; }
+  before=$(used)
+  t0=$(date +%s%N)
+  curl -s -X POST "http://$ADDR/api/memory/allocate" -H 'Content-Type: application/json' \
+    -d "{\"deviceId\":\"$id\",\"size\":\"1GiB\",\"verify\":true}" > "$WORK/alloc.json"
+  t1=$(date +%s%N)
+  during=$(used)
+  alloc_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("id",""))' "$WORK/alloc.json")
+  curl -s -X DELETE "http://$ADDR/api/memory/$alloc_id" > /dev/null
+  curl -s -X POST "http://$ADDR/api/memory/$id/optimize" > /dev/null
+  after=$(used)
+  python3 - "$WORK/alloc.json" "$before" "$during" "$after" "$(( (t1 - t0) / 1000000 ))" <<'PY' || memory=1
+import json, sys
+a = json.load(open(sys.argv[1])); before, during, after, ms = map(int, sys.argv[2:6])
+print(f"memory {a.get('deviceId')}: allocate+verify 1 GiB in {ms} ms, allocator={a.get('allocator')}")
+print(f"  nvidia-smi memory.used MiB: before {before}, during {during} (+{during - before}), after {after}")
+v = a.get("verify") or {}
+print(f"  verify: passed={v.get('passed')} errors={v.get('errors')} write={v.get('writeBytesPerSecond', 0)/1e9:.1f} GB/s read={v.get('readBytesPerSecond', 0)/1e9:.1f} GB/s")
+ok = a.get("allocator") == "cuda" and during - before >= 1000 and abs(after - before) <= 64 and v.get("passed")
+print("  memory check:", "PASS" if ok else "FAIL", "" if ok else json.dumps(a)[:400])
+sys.exit(0 if ok else 1)
+PY
+done
+[ "$discovery" -eq 0 ] && [ "$memory" -eq 0 ]
