@@ -95,6 +95,7 @@ TEST(MemoryIntegrationTest, BadInputGets4xxAndChangesNothing) {
       {R"({"deviceId": "cpu0", "sizeBytes": "1024"})", 400},
       {R"({"deviceId": "cpu0", "sizeBytes": 9007199254740993})", 400},
       {R"({"deviceId": "cpu0", "sizeBytes": 1e300})", 400},
+      {R"({"deviceId": "cpu0", "sizeBytes": -3e25475})", 400},
       {R"({"deviceId": "cpu0", "sizeBytes": 18446744073709551616})", 400},
       {R"({"deviceId": "cpu0", "size": "12 parsecs"})", 400},
       {R"({"deviceId": "cpu0", "size": "1MiB", "sizeBytes": 1})", 400},

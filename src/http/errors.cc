@@ -63,6 +63,12 @@ Result<nlohmann::json> parseJsonBody(const Request& request, bool requireObject)
                                  std::string(error.what()).substr(
                                      std::string(error.what()).find(':') + 2)),
                      {{"position", error.byte}});
+  } catch (const nlohmann::json::exception& error) {
+    // e.g. out_of_range.406: a number too large for a double ("-3e25475").
+    return makeError(ErrorCode::kInvalidArgument,
+                     fmt::format("invalid JSON: {}",
+                                 std::string(error.what()).substr(
+                                     std::string(error.what()).find(']') + 2)));
   }
 }
 

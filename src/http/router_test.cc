@@ -115,6 +115,8 @@ TEST(ErrorsTest, JsonBodyErrorsNameThePosition) {
   EXPECT_NE(parsed.error().message.find("at byte"), std::string::npos);
   EXPECT_TRUE(parsed.error().details.contains("position"));
 
+  request.body = R"({"sizeBytes": -3e25475})";  // found by json_body_fuzzer: out_of_range
+  EXPECT_EQ(parseJsonBody(request).error().code, ErrorCode::kInvalidArgument);
   request.body = "[1, 2]";
   EXPECT_EQ(parseJsonBody(request).error().code, ErrorCode::kInvalidArgument);
   request.body = "";
