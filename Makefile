@@ -23,6 +23,7 @@ check: build
 sanitize: build
 	scripts/setup.sh $(SAN_BUILD) -DDEVICEOPS_SANITIZE=ON -DDEVICEOPS_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	cd $(SAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp:print_suppressions=0 \
 	  ctest --output-on-failure -j $(JOBS)
 
 fuzz: build

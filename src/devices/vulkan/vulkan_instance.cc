@@ -1,7 +1,11 @@
 #include "devices/vulkan/vulkan_instance.h"
 
+#include <dlfcn.h>
+#include <link.h>
+
 #include <algorithm>
 #include <cstring>
+#include <set>
 
 #include "devices/vulkan/vulkan_format.h"
 
@@ -28,6 +32,30 @@ std::vector<std::string> instanceExtensions(PFN_vkEnumerateInstanceExtensionProp
   return names;
 }
 
+std::set<std::string> loadedObjects() {
+  std::set<std::string> names;
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, std::size_t, void* data) {
+        if (info->dlpi_name != nullptr && info->dlpi_name[0] != '\0') {
+          static_cast<std::set<std::string>*>(data)->insert(info->dlpi_name);
+        }
+        return 0;
+      },
+      &names);
+  return names;
+}
+
+// Keeps the driver libraries that the loader opened for this instance mapped until the process
+// exits (RTLD_NODELETE), even after the last vkDestroyInstance. Loading Mesa's drivers and
+// libLLVM costs tens of milliseconds each time (the memory allocators open instances of their
+// own), and a driver's one-time allocations stay attributable to it at exit instead of to an
+// unmapped "<unknown module>" (lavapipe's 128-byte pthread_once buffer, scripts/lsan.supp).
+void keepLoaded(const std::set<std::string>& before) {
+  for (const std::string& name : loadedObjects()) {
+    if (before.count(name) == 0) dlopen(name.c_str(), RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+  }
+}
+
 bool contains(const std::vector<std::string>& names, const char* name) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
@@ -35,6 +63,7 @@ bool contains(const std::vector<std::string>& names, const char* name) {
 }  // namespace
 
 Result<std::unique_ptr<VulkanInstance>> VulkanInstance::create(const std::string& libraryPath) {
+  const std::set<std::string> loadedBefore = loadedObjects();
   auto library = SharedLibrary::open(libraryPath);
   if (!library.ok()) return library.error();
   auto getInstanceProcAddr =
@@ -127,6 +156,7 @@ Result<std::unique_ptr<VulkanInstance>> VulkanInstance::create(const std::string
     if (fns.destroyInstance == nullptr) self->instance_ = VK_NULL_HANDLE;
     return unavailable(libraryPath + " lacks core Vulkan 1.0 instance functions");
   }
+  keepLoaded(loadedBefore);  // the loader opened the drivers in vkCreateInstance
   return self;
 }
 
