@@ -48,8 +48,8 @@ std::set<std::string> loadedObjects() {
 // Keeps the driver libraries that the loader opened for this instance mapped until the process
 // exits (RTLD_NODELETE), even after the last vkDestroyInstance. Loading Mesa's drivers and
 // libLLVM costs tens of milliseconds each time (the memory allocators open instances of their
-// own), and a driver's one-time allocations stay attributable to it at exit instead of to an
-// unmapped "<unknown module>" (lavapipe's 128-byte pthread_once buffer, scripts/lsan.supp).
+// own), and a driver's one-time allocations stay reachable at exit, so LeakSanitizer does not
+// report them from an unmapped "<unknown module>" (lavapipe's 128-byte pthread_once buffer).
 void keepLoaded(const std::set<std::string>& before) {
   for (const std::string& name : loadedObjects()) {
     if (before.count(name) == 0) dlopen(name.c_str(), RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
