@@ -1,5 +1,7 @@
 #include "devices/amd/amdgpu_sysfs.h"
 
+#include "devices/text_parsing.h"
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -8,34 +10,10 @@
 namespace deviceops::devices::amdgpu {
 namespace {
 
-constexpr std::string_view kWhitespace = " \t\n\r\f\v";
-
-std::string_view trim(std::string_view text) {
-  const auto begin = text.find_first_not_of(kWhitespace);
-  if (begin == std::string_view::npos) return {};
-  const auto end = text.find_last_not_of(kWhitespace);
-  return text.substr(begin, end - begin + 1);
-}
-
-// Splits off the next line (without its '\n') and advances `text` past it.
-std::string_view nextLine(std::string_view& text) {
-  const auto newline = text.find('\n');
-  const std::string_view line = text.substr(0, newline);
-  text = newline == std::string_view::npos ? std::string_view{} : text.substr(newline + 1);
-  return line;
-}
-
-// Whole-string integer in `base`, no sign, no whitespace.
-template <class Integer>
-std::optional<Integer> toUnsigned(std::string_view text, int base = 10) {
-  Integer value = 0;
-  const char* end = text.data() + text.size();
-  const auto [pointer, error] = std::from_chars(text.data(), end, value, base);
-  if (text.empty() || text.front() == '-' || error != std::errc{} || pointer != end) {
-    return std::nullopt;
-  }
-  return value;
-}
+using text::kWhitespace;
+using text::nextLine;
+using text::toUnsigned;
+using text::trim;
 
 bool isHexDigits(std::string_view text, std::size_t count) {
   return text.size() == count && std::all_of(text.begin(), text.end(), [](char character) {

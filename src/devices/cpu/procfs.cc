@@ -1,5 +1,7 @@
 #include "devices/cpu/procfs.h"
 
+#include "devices/text_parsing.h"
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -11,22 +13,9 @@
 namespace deviceops::devices {
 namespace {
 
-constexpr std::string_view kWhitespace = " \t\n\r\f\v";
-
-std::string_view trim(std::string_view text) {
-  const auto begin = text.find_first_not_of(kWhitespace);
-  if (begin == std::string_view::npos) return {};
-  const auto end = text.find_last_not_of(kWhitespace);
-  return text.substr(begin, end - begin + 1);
-}
-
-// Splits off the next line (without its '\n') and advances `text` past it.
-std::string_view nextLine(std::string_view& text) {
-  const auto newline = text.find('\n');
-  const std::string_view line = text.substr(0, newline);
-  text = newline == std::string_view::npos ? std::string_view{} : text.substr(newline + 1);
-  return line;
-}
+using text::kWhitespace;
+using text::nextLine;
+using text::trim;
 
 // Whole-string unsigned decimal, no sign, no whitespace.
 std::optional<std::uint64_t> toUnsigned(std::string_view text) {
