@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/result.h"
 
@@ -24,6 +25,14 @@ class SharedLibrary {
   template <class Fn>
   Fn function(const char* symbolName) const {
     return reinterpret_cast<Fn>(symbol(symbolName));
+  }
+
+  // Resolves `symbolName` into `slot`; appends the name to `missing` when the library lacks it,
+  // so a caller can report every missing function at once.
+  template <class Fn>
+  void resolve(const char* symbolName, Fn& slot, std::vector<std::string>& missing) const {
+    slot = function<Fn>(symbolName);
+    if (slot == nullptr) missing.emplace_back(symbolName);
   }
 
   const std::string& name() const { return name_; }

@@ -10,13 +10,6 @@
 namespace deviceops::devices::nvidia {
 namespace {
 
-template <class Fn>
-void resolve(const SharedLibrary& library, const char* symbol, Fn& slot,
-             std::vector<std::string>& missing) {
-  slot = library.function<Fn>(symbol);
-  if (slot == nullptr) missing.emplace_back(symbol);
-}
-
 // Keeps initialised driver libraries loaded until exit (see the header). Guarded by its mutex.
 void keepLoaded(std::shared_ptr<SharedLibrary> library) {
   static std::mutex mutex;
@@ -35,7 +28,7 @@ Result<std::shared_ptr<CudaLibrary>> CudaLibrary::open(const std::string& path) 
   const SharedLibrary& lib = *self->library_;
   CudaFunctions& api = self->api_;
   std::vector<std::string> missing;
-#define DEVICEOPS_RESOLVE(symbol) resolve(lib, #symbol, api.symbol, missing)
+#define DEVICEOPS_RESOLVE(symbol) lib.resolve(#symbol, api.symbol, missing)
   DEVICEOPS_RESOLVE(cuInit);
   DEVICEOPS_RESOLVE(cuDriverGetVersion);
   DEVICEOPS_RESOLVE(cuDeviceGetCount);

@@ -10,13 +10,6 @@ namespace deviceops::devices::nvidia {
 namespace {
 
 // Resolves `symbol` into `slot`; records it in `missing` when the library lacks it.
-template <class Fn>
-void resolve(const SharedLibrary& library, const char* symbol, Fn& slot,
-             std::vector<std::string>& missing) {
-  slot = library.function<Fn>(symbol);
-  if (slot == nullptr) missing.emplace_back(symbol);
-}
-
 bool isHex(std::string_view text) {
   if (text.empty()) return false;
   for (char c : text) {
@@ -42,7 +35,7 @@ Result<std::unique_ptr<NvmlLibrary>> NvmlLibrary::open(const std::string& path) 
   const SharedLibrary& lib = *self->library_;
   NvmlFunctions& api = self->api_;
   std::vector<std::string> missing;
-#define DEVICEOPS_RESOLVE(symbol) resolve(lib, #symbol, api.symbol, missing)
+#define DEVICEOPS_RESOLVE(symbol) lib.resolve(#symbol, api.symbol, missing)
   DEVICEOPS_RESOLVE(nvmlInit_v2);
   DEVICEOPS_RESOLVE(nvmlShutdown);
   DEVICEOPS_RESOLVE(nvmlErrorString);
