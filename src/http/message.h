@@ -2,7 +2,10 @@
 // handlers and their tests do not depend on the transport.
 #pragma once
 
+#include <atomic>
+#include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,8 +24,12 @@ struct Request {
   std::map<std::string, std::string> headers;     // lowercased names
   std::map<std::string, std::string> pathParams;  // filled by the router
   std::string body;
+  std::filesystem::path bodyFile;  // set instead of body for routes with bodyToFile
   std::string remoteAddress;
   std::string principal;  // name of the token that authenticated it, or "anonymous"
+  // Set by the server when the client disconnects while a worker handles the request; long
+  // handlers pass it down so the work is cancelled. Never null.
+  std::shared_ptr<std::atomic<bool>> cancelled = std::make_shared<std::atomic<bool>>(false);
 
   std::string_view header(const std::string& lowercaseName) const;
   std::optional<std::string> queryParam(const std::string& name) const;
@@ -33,6 +40,7 @@ struct Response {
   int status = 200;
   std::string contentType = "application/json";
   std::string body;
+  std::filesystem::path bodyFile;  // set instead of body for routes with bodyToFile
   std::vector<std::pair<std::string, std::string>> headers;
 };
 

@@ -5,7 +5,9 @@
 // Thread-safety: routes are added before the server starts; lookups are const and concurrent.
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +31,12 @@ struct Route {
   Scope scope = Scope::kRead;  // needed when authentication is required
   Execution execution = Execution::kWorker;
   bool authenticate = true;  // false for /health, /ready: liveness probes carry no token
+  // Overrides ServerOptions::maxBodyBytes for this route (e.g. model uploads).
+  std::optional<std::uint64_t> maxBodyBytes;
+  // The body is streamed to a temporary file (Request::bodyFile) instead of memory; the
+  // request is authenticated before the body is read. The server deletes the file after the
+  // handler returns unless the handler moved it away.
+  bool bodyToFile = false;
 };
 
 struct RouteMatch {

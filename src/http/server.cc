@@ -6,7 +6,14 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cerrno>
 #include <condition_variable>
+#include <filesystem>
+#include <limits>
+#include <optional>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <utility>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -27,7 +34,7 @@ using SteadyClock = std::chrono::steady_clock;
 // session coroutine and its watchdog, which closes the socket when the deadline passes.
 // (Plain socket + own timer instead of beast::tcp_stream: Beast 1.74's stream timeouts showed a
 // use-after-free under load on a multi-threaded io_context with strands.)
-struct Connection {
+struct Connection : std::enable_shared_from_this<Connection> {
   explicit Connection(tcp::socket s)
       : socket(std::move(s)), deadline(socket.get_executor()) {}
   void expiresAfter(std::chrono::milliseconds timeout) { deadline.expires_after(timeout); }
@@ -243,51 +250,142 @@ class HttpServer::Impl {
     const auto started = SteadyClock::now();
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(options_.maxHeaderBytes);
-    parser.body_limit(options_.maxBodyBytes);
+    // Beast checks Content-Length against the body limit when the header completes; the limit
+    // depends on the route, so it is enforced below, after routing.
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     connection.expiresAfter(options_.headerTimeout);
     co_await bhttp::async_read_header(stream, buffer, parser,
                                       asio::redirect_error(use_awaitable, ec));
     if (ec) {
       if (connection.timedOut) ec = beast::error::timeout;
-      co_await rejectUnreadable(connection, ec, "header", remote, started);
+      co_await rejectUnreadable(connection, ec, "header", remote, started, options_.maxBodyBytes);
       co_return false;
     }
     const auto& header = parser.get();
-    if (const auto length = parser.content_length(); length && *length > options_.maxBodyBytes) {
+    // The route decides the body limit and whether the body goes to a file.
+    const Route* route = nullptr;
+    const auto rawTarget = header.target();
+    const auto rawMethod = header.method_string();
+    if (auto target = parseTarget(std::string_view(rawTarget.data(), rawTarget.size()))) {
+      route = router_.match(std::string_view(rawMethod.data(), rawMethod.size()), target->path).route;
+    }
+    const std::uint64_t bodyLimit =
+        route != nullptr && route->maxBodyBytes ? *route->maxBodyBytes : options_.maxBodyBytes;
+    if (const auto length = parser.content_length(); length && *length > bodyLimit) {
       co_await writeError(connection, ErrorCode::kPayloadTooLarge,
                           fmt::format("request body of {} bytes exceeds the limit of {} bytes",
-                                      *length, options_.maxBodyBytes),
+                                      *length, bodyLimit),
                           header.version(), remote, started,
                           std::string(header.method_string()), std::string(header.target()));
       co_return false;
     }
-    if (!parser.is_done()) {
-      if (beast::iequals(header[bhttp::field::expect], "100-continue")) {
-        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-        co_await asio::async_write(stream, asio::buffer(kContinue.data(), kContinue.size()),
-                                   asio::redirect_error(use_awaitable, ec));
-        if (ec) co_return false;
-      }
-      connection.expiresAfter(options_.bodyTimeout);
-      co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
-      if (ec) {
-        if (connection.timedOut) ec = beast::error::timeout;
-        co_await rejectUnreadable(connection, ec, "body", remote, started);
-        co_return false;
+    parser.body_limit(bodyLimit);
+    const bool toFile = route != nullptr && route->bodyToFile && !parser.is_done();
+    if (toFile) {
+      Request probe = toRequest(parser.get(), remote);
+      if (route->authenticate && authorizer_) {
+        if (Result<std::string> principal = authorizer_(probe, route->scope); !principal.ok()) {
+          co_await writeResponse(connection, errorResponse(principal.error()), header.version(),
+                                 false, false, remote, started, probe);
+          co_return false;
+        }
       }
     }
-    bhttp::request<bhttp::string_body> message = parser.release();
-    Request request = toRequest(message, remote);
-    Response response = co_await dispatch(request);
-    const bool keepAlive = message.keep_alive() && !stopping_;
-    const bool ok = co_await writeResponse(connection, std::move(response), message.version(),
-                                           keepAlive, message.method() == bhttp::verb::head,
-                                           remote, started, request);
+    if (!parser.is_done() && beast::iequals(header[bhttp::field::expect], "100-continue")) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      co_await asio::async_write(stream, asio::buffer(kContinue.data(), kContinue.size()),
+                                 asio::redirect_error(use_awaitable, ec));
+      if (ec) co_return false;
+    }
+    Request request;
+    unsigned version = header.version();
+    bool keepAliveRequested = header.keep_alive();
+    if (toFile) {
+      request = toRequest(parser.get(), remote);
+      std::optional<TemporaryBodyFile> file = co_await readBodyToFile(connection, buffer, parser,
+                                                                      remote, started, bodyLimit);
+      if (!file) co_return false;
+      request.bodyFile = file->release();
+    } else {
+      if (!parser.is_done()) {
+        connection.expiresAfter(options_.bodyTimeout);
+        co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+        if (ec) {
+          if (connection.timedOut) ec = beast::error::timeout;
+          co_await rejectUnreadable(connection, ec, "body", remote, started, bodyLimit);
+          co_return false;
+        }
+      }
+      bhttp::request<bhttp::string_body> message = parser.release();
+      request = toRequest(message, remote);
+      request.body = std::move(message.body());
+    }
+    Response response = co_await dispatch(request, connection);
+    if (!request.bodyFile.empty()) {
+      std::error_code ignored;
+      std::filesystem::remove(request.bodyFile, ignored);  // unless the handler moved it away
+    }
+    const bool keepAlive = keepAliveRequested && !stopping_;
+    const bool ok = co_await writeResponse(connection, std::move(response), version, keepAlive,
+                                           request.method == "HEAD", remote, started, request);
     setBusy(id, false);
     co_return ok && keepAlive;
   }
 
-  static Request toRequest(bhttp::request<bhttp::string_body>& message, const std::string& remote) {
+  // A temporary file that removes itself unless released.
+  class TemporaryBodyFile {
+   public:
+    explicit TemporaryBodyFile(std::filesystem::path path) : path_(std::move(path)) {}
+    TemporaryBodyFile(TemporaryBodyFile&& other) noexcept : path_(std::exchange(other.path_, {})) {}
+    TemporaryBodyFile& operator=(TemporaryBodyFile&&) = delete;
+    ~TemporaryBodyFile() {
+      std::error_code ignored;
+      if (!path_.empty()) std::filesystem::remove(path_, ignored);
+    }
+    std::filesystem::path release() { return std::exchange(path_, {}); }
+    const std::filesystem::path& path() const { return path_; }
+
+   private:
+    std::filesystem::path path_;
+  };
+
+  // Streams the rest of the body into a new file in the upload directory.
+  awaitable<std::optional<TemporaryBodyFile>> readBodyToFile(
+      Connection& connection, beast::flat_buffer& buffer,
+      bhttp::request_parser<bhttp::string_body>& headerParser, const std::string& remote,
+      SteadyClock::time_point started, std::uint64_t bodyLimit) {
+    const std::filesystem::path directory = options_.uploadDirectory.empty()
+                                                ? std::filesystem::temp_directory_path()
+                                                : std::filesystem::path(options_.uploadDirectory);
+    std::error_code fsError;
+    std::filesystem::create_directories(directory, fsError);
+    TemporaryBodyFile file(directory /
+                           fmt::format("body-{}-{}.part", ::getpid(), nextBodyFile_.fetch_add(1)));
+    bhttp::request_parser<bhttp::file_body> parser(std::move(headerParser));
+    parser.body_limit(bodyLimit);
+    beast::error_code ec;
+    parser.get().body().open(file.path().c_str(), beast::file_mode::write, ec);
+    if (ec) {
+      spdlog::error("cannot create {}: {}", file.path().string(), ec.message());
+      co_await writeError(connection, ErrorCode::kInternal, "cannot store the request body", 11,
+                          remote, started, "-", "-");
+      co_return std::nullopt;
+    }
+    connection.expiresAfter(options_.bodyTimeout);
+    co_await bhttp::async_read(connection.socket, buffer, parser,
+                               asio::redirect_error(use_awaitable, ec));
+    parser.get().body().close();
+    if (ec) {
+      if (connection.timedOut) ec = beast::error::timeout;
+      co_await rejectUnreadable(connection, ec, "body", remote, started, bodyLimit);
+      co_return std::nullopt;
+    }
+    co_return std::optional<TemporaryBodyFile>(std::move(file));
+  }
+
+  // The header part of a request; the body is attached by the caller.
+  static Request toRequest(const bhttp::request<bhttp::string_body>& message,
+                           const std::string& remote) {
     Request request;
     request.method = std::string(message.method_string());
     request.target = std::string(message.target());
@@ -296,7 +394,6 @@ class HttpServer::Impl {
       for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       request.headers[name] = std::string(field.value());
     }
-    request.body = std::move(message.body());
     request.remoteAddress = remote;
     request.principal = "anonymous";
     return request;
@@ -311,7 +408,7 @@ class HttpServer::Impl {
     }
   }
 
-  awaitable<Response> dispatch(Request& request) {
+  awaitable<Response> dispatch(Request& request, Connection& connection) {
     auto target = parseTarget(request.target);
     if (!target) {
       co_return errorResponse(ErrorCode::kInvalidArgument,
@@ -329,10 +426,35 @@ class HttpServer::Impl {
     }
     request.pathParams = std::move(match.params);
     if (route.execution == Execution::kInline) co_return invoke(route, request);
-    co_return co_await asio::co_spawn(
+    auto watching = std::make_shared<bool>(true);
+    asio::co_spawn(connection.socket.get_executor(),
+                   watchDisconnect(connection.shared_from_this(), request.cancelled, watching),
+                   asio::detached);
+    Response response = co_await asio::co_spawn(
         workers_.get_executor(),
         [&route, &request]() -> awaitable<Response> { co_return invoke(route, request); },
         use_awaitable);
+    *watching = false;
+    boost::system::error_code ignored;
+    connection.socket.cancel(ignored);  // ends the watch; nothing else is pending on the socket
+    co_return response;
+  }
+
+  // While a worker handles the request: if the client closes the connection (readable with
+  // nothing to read), mark the request cancelled. Pipelined bytes end the watch unharmed.
+  static awaitable<void> watchDisconnect(std::shared_ptr<Connection> connection,
+                                         std::shared_ptr<std::atomic<bool>> cancelled,
+                                         std::shared_ptr<bool> watching) {
+    boost::system::error_code ec;
+    co_await connection->socket.async_wait(tcp::socket::wait_read,
+                                           asio::redirect_error(use_awaitable, ec));
+    if (ec || !*watching || !connection->socket.is_open()) co_return;
+    char byte = 0;
+    const ssize_t peeked =
+        ::recv(connection->socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (peeked == 0 || (peeked < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+      cancelled->store(true);
+    }
   }
 
   awaitable<bool> writeResponse(Connection& connection, Response response, unsigned version,
@@ -371,11 +493,10 @@ class HttpServer::Impl {
   // The header or body could not be read: answer what can be answered, then close.
   awaitable<void> rejectUnreadable(Connection& connection, boost::system::error_code ec,
                                    std::string_view part, const std::string& remote,
-                                   SteadyClock::time_point started) {
+                                   SteadyClock::time_point started, std::uint64_t bodyLimit) {
     if (ec == bhttp::error::body_limit) {
       co_await writeError(connection, ErrorCode::kPayloadTooLarge,
-                          fmt::format("request body exceeds the limit of {} bytes",
-                                      options_.maxBodyBytes),
+                          fmt::format("request body exceeds the limit of {} bytes", bodyLimit),
                           11, remote, started, "-", "-");
     } else if (ec == bhttp::error::header_limit) {
       co_await writeError(connection, ErrorCode::kPayloadTooLarge,
@@ -417,6 +538,7 @@ class HttpServer::Impl {
   std::mutex mutex_;  // guards sessions_, nextSessionId_
   std::map<std::uint64_t, Session> sessions_;
   std::uint64_t nextSessionId_ = 0;
+  std::atomic<std::uint64_t> nextBodyFile_{0};
 };
 
 HttpServer::HttpServer(ServerOptions options, const Router& router, Authorizer authorizer)

@@ -3,7 +3,9 @@
 // - keep-alive; one coroutine per connection on its own strand;
 // - an idle timeout while waiting for a request, a header timeout once its first byte is in, a
 //   body timeout for the rest, a write timeout: a slow or stalled client cannot hold a thread;
-// - a body size limit (413 before the body is read when Content-Length says so);
+// - a body size limit (413 before the body is read when Content-Length says so), per route if
+//   the route says so; bodies of bodyToFile routes are streamed to a file, not held in memory;
+// - a request handled on a worker whose client disconnects gets Request::cancelled set;
 // - routes marked Execution::kWorker run on a worker pool, never on the I/O threads;
 // - authentication is delegated to an Authorizer before routing to the handler;
 // - one access-log line per request with status, bytes and latency (token secrets never logged);
@@ -36,6 +38,8 @@ struct ServerOptions {
   std::chrono::milliseconds writeTimeout{60000};
   std::chrono::milliseconds shutdownGrace{10000};
   bool accessLog = true;
+  // Where bodies of bodyToFile routes are streamed; empty: the system temp directory.
+  std::string uploadDirectory;
 };
 
 // Returns the principal's name, or an error (kUnauthenticated / kPermissionDenied).
