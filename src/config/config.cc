@@ -257,6 +257,33 @@ Status readHealth(const toml::table& table, std::string_view origin,
   return Status::success();
 }
 
+Status readInference(const toml::table& table, std::string_view origin,
+                     InferenceConfig& inference) {
+  TableReader reader(table, "inference.", origin);
+  std::vector<std::string> roots;
+  std::int64_t instances = inference.instances;
+  std::int64_t maxQueue = static_cast<std::int64_t>(inference.maxQueue);
+  reader.read("enabled", inference.enabled);
+  reader.readStrings("modelRoots", roots);
+  reader.readBytes("maxUploadBytes", inference.maxUploadBytes);
+  reader.read("autoReload", inference.autoReload);
+  reader.readDuration("keepAliveSeconds", inference.keepAlive);
+  reader.read("instances", instances);
+  reader.read("maxQueue", maxQueue);
+  if (Status status = reader.finish(); !status.ok()) return status;
+  if (instances < 1 || instances > 64) return invalid(origin, "inference.instances must be 1..64");
+  if (maxQueue < 1) return invalid(origin, "inference.maxQueue must be at least 1");
+  for (const std::string& root : roots) {
+    if (root.empty() || root.front() != '/') {
+      return invalid(origin, "inference.modelRoots entries must be absolute paths");
+    }
+    inference.modelRoots.emplace_back(root);
+  }
+  inference.instances = static_cast<int>(instances);
+  inference.maxQueue = static_cast<std::size_t>(maxQueue);
+  return Status::success();
+}
+
 Status readMemory(const toml::table& table, std::string_view origin, MemoryConfig& memory) {
   TableReader reader(table, "memory.", origin);
   reader.read("budgetFraction", memory.budgetFraction);
@@ -379,6 +406,7 @@ Result<Config> parseConfig(std::string_view tomlText, std::string_view origin, C
   const toml::table* devicesTable = reader.subtable("devices");
   const toml::table* health = reader.subtable("health");
   const toml::table* memory = reader.subtable("memory");
+  const toml::table* inference = reader.subtable("inference");
   if (Status status = reader.finish(); !status.ok()) return status.error();
   if (!dataDir.empty()) config.dataDir = dataDir;
   if (server != nullptr) {
@@ -411,6 +439,11 @@ Result<Config> parseConfig(std::string_view tomlText, std::string_view origin, C
   }
   if (memory != nullptr) {
     if (Status status = readMemory(*memory, origin, config.memory); !status.ok()) {
+      return status.error();
+    }
+  }
+  if (inference != nullptr) {
+    if (Status status = readInference(*inference, origin, config.inference); !status.ok()) {
       return status.error();
     }
   }

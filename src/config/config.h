@@ -63,6 +63,16 @@ struct MemoryConfig {
   std::chrono::seconds maxTtl{7 * 24 * 3600};
 };
 
+struct InferenceConfig {
+  bool enabled = true;
+  std::vector<std::filesystem::path> modelRoots;  // empty: <dataDir>/models
+  std::uint64_t maxUploadBytes = 2ull << 30;
+  bool autoReload = true;                  // infer on an evicted model reloads it
+  std::chrono::seconds keepAlive{0};       // idle models unloaded after this; 0: never
+  int instances = 1;                       // session instances per placement
+  std::size_t maxQueue = 256;              // queued requests per placement before 503
+};
+
 struct Config {
   ServerConfig server;
   LogConfig log;
@@ -72,6 +82,7 @@ struct Config {
   std::vector<Token> tokens;
   DevicesConfig devices;
   MemoryConfig memory;
+  InferenceConfig inference;
 
   // Whether requests must carry a bearer token, given the address actually bound.
   bool authRequired() const;

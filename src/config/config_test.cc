@@ -38,6 +38,13 @@ budgetFraction = 0.8
 reserveBytes = "1GiB"
 poolStrategy = "none"
 reaperIntervalMs = 100
+[inference]
+modelRoots = ["/srv/models", "/opt/onnx"]
+maxUploadBytes = "512MiB"
+autoReload = false
+keepAliveSeconds = 600
+instances = 3
+maxQueue = 32
 )",
                             "test.toml");
   ASSERT_TRUE(parsed.ok()) << parsed.error().message;
@@ -59,6 +66,13 @@ reaperIntervalMs = 100
   EXPECT_EQ(config.memory.reserveBytes, 1ull << 30);
   EXPECT_EQ(config.memory.poolStrategy, "none");
   EXPECT_EQ(config.memory.reaperInterval.count(), 100);
+  ASSERT_EQ(config.inference.modelRoots.size(), 2u);
+  EXPECT_EQ(config.inference.modelRoots[1], "/opt/onnx");
+  EXPECT_EQ(config.inference.maxUploadBytes, 512ull << 20);
+  EXPECT_FALSE(config.inference.autoReload);
+  EXPECT_EQ(config.inference.keepAlive.count(), 600);
+  EXPECT_EQ(config.inference.instances, 3);
+  EXPECT_EQ(config.inference.maxQueue, 32u);
 }
 
 TEST(ConfigTest, BadConfigNamesTheKey) {
@@ -81,6 +95,11 @@ TEST(ConfigTest, BadConfigNamesTheKey) {
       {"[memory]\nbudgetFraction = 1.5", "memory.budgetFraction"},
       {"[memory]\npoolStrategy = \"slab\"", "memory.poolStrategy"},
       {"[memory]\nreserveBytes = \"-1GiB\"", "memory.reserveBytes"},
+      {"[inference]\nmodelRoots = \"/srv\"", "inference.modelRoots"},
+      {"[inference]\nmodelRoots = [\"relative/dir\"]", "absolute"},
+      {"[inference]\ninstances = 0", "inference.instances"},
+      {"[inference]\nmaxQueue = 0", "inference.maxQueue"},
+      {"[inference]\nautoreload = true", "unknown key 'inference.autoreload'"},
   };
   for (const auto& [text, expected] : cases) {
     SCOPED_TRACE(text);
