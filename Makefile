@@ -2,14 +2,15 @@
 #   make run    install what is missing, build, start the daemon (127.0.0.1:5000)
 #   make test   install what is missing, build, run the whole test suite
 #               (unit + integration, the suite again under ASan+UBSan, parser fuzzers briefly)
-# More: make check (the suite once, no sanitizers), make bench, make fuzz.
+# More: make check (the suite once, no sanitizers), make bench, make fuzz,
+#       make conformance (every ONNX backend node test through the HTTP API, with the pass rate).
 BUILD ?= build
 SAN_BUILD ?= build-sanitize
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 20
 JOBS ?= $(shell nproc)
 
-.PHONY: run test check sanitize fuzz bench build clean
+.PHONY: run test check sanitize fuzz bench build clean conformance
 
 build:
 	scripts/setup.sh $(BUILD)
@@ -33,6 +34,10 @@ test: check sanitize fuzz
 
 bench: build
 	bench/run.sh $(BUILD)
+
+conformance: build
+	cmake --build $(BUILD) --target deviceops_onnx_conformance
+	$(BUILD)/tests/deviceops_onnx_conformance $(ARGS)
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD)

@@ -440,5 +440,19 @@ if [ "${SKIP_MEMORY:-0}" != 1 ] && [ -x "$BUILD/bench/memory_bench" ]; then
   rm -rf "$MEMORY_DIR"
 fi
 
+# 4. Telemetry (issue 5): sampling CPU at 1 Hz (with vs without the sampler), insert rate and
+# statistics over 30 days of 1 Hz samples, SQLite and PostgreSQL 15 (started by the program).
+if [ "${SKIP_TELEMETRY:-0}" != 1 ] && [ -x "$BUILD/bench/telemetry_bench" ]; then
+  echo "bench: telemetry (about 3 minutes: 2 x 20 s of sampling, then a 2.6 M-row load per store)" >&2
+  say ""
+  say "## Telemetry: sampling CPU, insert rate, 30-day statistics (SQLite and PostgreSQL 15)"
+  say ""
+  say '```'
+  "$BUILD/bench/telemetry_bench" --benchmark_out="$RESULTS/telemetry_bench.json" \
+    --benchmark_out_format=json 2>/dev/null \
+    | grep -E '^(Benchmark|BM_)' | tee "$RESULTS/telemetry_bench.txt" | tee -a "$RESULTS/summary.md"
+  say '```'
+fi
+
 say "- Load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 say "- Raw outputs: $RESULTS"

@@ -28,6 +28,7 @@ seed_dirs() {
     amdgpu_sysfs_fuzzer) echo src/devices/amd/testdata ;;
     http_request_fuzzer) echo fuzz/corpus/http_request ;;
     json_body_fuzzer) echo fuzz/corpus/json_body ;;
+    kserve_fuzzer) echo fuzz/corpus/kserve ;;
   esac
 }
 

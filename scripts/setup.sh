@@ -15,6 +15,8 @@ PACKAGES=(
   libvulkan-dev libvulkan1 mesa-vulkan-drivers vulkan-tools
   python3 python3-yaml curl
   clang-14 libclang-rt-14-dev
+  python3-numpy python3-onnx python3-torch libonnx-testdata libonnx-dev
+  postgresql libpq-dev libpqxx-dev
 )
 
 as_root() {

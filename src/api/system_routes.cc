@@ -95,9 +95,25 @@ void registerSystemRoutes(http::Router& router, AppContext& context) {
       backends[backend.name] = backend.available ? "ok" : "unavailable: " + backend.reason;
     }
     const bool isReady = context.ready.load();
-    return http::jsonResponse(isReady ? 200 : 503,
-                              {{"status", isReady ? "ready" : "starting"},
-                               {"checks", {{"devices", backends}, {"store", "ok"}}}});
+    // The telemetry store: "degraded" while writes fail (samples are buffered, the API still
+    // answers, so the node stays ready: 200 with status "degraded").
+    json telemetry = {{"status", "disabled"}};
+    bool degraded = false;
+    if (context.telemetry != nullptr) {
+      const telemetry::StoreHealth store = context.telemetry->storeHealth();
+      degraded = !store.up;
+      telemetry = {{"status", store.up ? "ok" : "degraded"},
+                   {"store", store.kind},
+                   {"bufferedItems", store.counters.bufferedItems},
+                   {"spilledItems", store.counters.spilledItems},
+                   {"lostSamples", store.counters.samplesLost},
+                   {"lostEvents", store.counters.eventsLost}};
+      if (!store.up) telemetry["error"] = store.lastError;
+    }
+    return http::jsonResponse(
+        isReady ? 200 : 503,
+        {{"status", !isReady ? "starting" : degraded ? "degraded" : "ready"},
+         {"checks", {{"devices", backends}, {"store", "ok"}, {"telemetry", telemetry}}}});
   });
   ready.execution = http::Execution::kInline;
   ready.authenticate = false;
@@ -174,6 +190,9 @@ void registerAllRoutes(http::Router& router, AppContext& context) {
   registerSystemRoutes(router, context);
   registerDeviceRoutes(router, context);
   registerMemoryRoutes(router, context);
+  registerInferenceRoutes(router, context);
+  registerTelemetryRoutes(router, context);
+  registerMetricsRoutes(router, context);
 }
 
 }  // namespace deviceops::api

@@ -209,6 +209,8 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err,
   addVersionCommand(app, action, std::string(cliVersion));
   addDeviceCommands(app, action);
   addMemoryCommands(app, action);
+  addModelCommands(app, action);
+  addTelemetryCommands(app, action);
 
   try {
     app.parse(argc, argv);

@@ -64,6 +64,8 @@ using CommandAction = std::function<int(CliSession&)>;
 void addVersionCommand(CLI::App& app, CommandAction& action, std::string cliVersion);
 void addDeviceCommands(CLI::App& app, CommandAction& action);  // devices, device, health
 void addMemoryCommands(CLI::App& app, CommandAction& action);  // mem alloc|free|status|list
+void addModelCommands(CLI::App& app, CommandAction& action);   // models load|unload|list|show, infer
+void addTelemetryCommands(CLI::App& app, CommandAction& action);  // stats, events, available
 
 // Reading server JSON defensively: a missing key, a null or a value of another type gives the
 // empty result, never an exception.

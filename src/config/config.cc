@@ -309,6 +309,50 @@ Status readMemory(const toml::table& table, std::string_view origin, MemoryConfi
   return Status::success();
 }
 
+Status readTelemetry(const toml::table& table, std::string_view origin, Config& config) {
+  TableReader reader(table, "telemetry.", origin);
+  TelemetryConfig& telemetry = config.telemetry;
+  reader.read("enabled", telemetry.enabled);
+  reader.readDuration("intervalSeconds", telemetry.interval);
+  reader.read("store", telemetry.store);
+  reader.read("postgresqlUrl", telemetry.postgresqlUrl);
+  reader.read("nodeName", telemetry.nodeName);
+  std::int64_t rawDays = -1;
+  std::int64_t rollupDays = -1;
+  reader.read("rawRetentionDays", rawDays);
+  reader.read("rollupRetentionDays", rollupDays);
+  reader.read("bufferMaxSamples", telemetry.bufferMaxSamples);
+  reader.read("memoryBufferSamples", telemetry.memoryBufferSamples);
+  std::string spillFile;
+  reader.read("spillFile", spillFile);
+  if (Status status = reader.finish(); !status.ok()) return status;
+  if (!spillFile.empty()) telemetry.spillFile = spillFile;
+  if (rawDays >= 0) telemetry.rawRetention = std::chrono::hours(24 * rawDays);
+  if (rollupDays >= 0) telemetry.rollupRetention = std::chrono::hours(24 * rollupDays);
+  if (telemetry.interval < std::chrono::seconds(1) || telemetry.interval > std::chrono::hours(1)) {
+    return invalid(origin, "telemetry.intervalSeconds must be from 1 to 3600");
+  }
+  if (telemetry.store != "sqlite" && telemetry.store != "postgresql") {
+    return invalid(origin, "telemetry.store must be \"sqlite\" or \"postgresql\"");
+  }
+  if (telemetry.store == "postgresql" && telemetry.postgresqlUrl.empty() &&
+      config.database.rfind("postgres", 0) != 0) {
+    return invalid(origin, "telemetry.store = \"postgresql\" needs telemetry.postgresqlUrl (a "
+                           "libpq connection string) or a postgresql:// `database`");
+  }
+  if (telemetry.rawRetention < std::chrono::hours(24) ||
+      telemetry.rollupRetention < telemetry.rawRetention) {
+    return invalid(origin, "telemetry.rawRetentionDays must be at least 1 and "
+                           "telemetry.rollupRetentionDays at least rawRetentionDays");
+  }
+  if (telemetry.memoryBufferSamples < 1 ||
+      telemetry.bufferMaxSamples < telemetry.memoryBufferSamples) {
+    return invalid(origin, "telemetry.memoryBufferSamples must be at least 1 and at most "
+                           "telemetry.bufferMaxSamples");
+  }
+  return Status::success();
+}
+
 Status applyLogFormat(Config& config, std::string_view format, std::string_view origin) {
   if (format == "json") {
     config.log.json = true;
@@ -407,6 +451,7 @@ Result<Config> parseConfig(std::string_view tomlText, std::string_view origin, C
   const toml::table* health = reader.subtable("health");
   const toml::table* memory = reader.subtable("memory");
   const toml::table* inference = reader.subtable("inference");
+  const toml::table* telemetry = reader.subtable("telemetry");
   if (Status status = reader.finish(); !status.ok()) return status.error();
   if (!dataDir.empty()) config.dataDir = dataDir;
   if (server != nullptr) {
@@ -444,6 +489,11 @@ Result<Config> parseConfig(std::string_view tomlText, std::string_view origin, C
   }
   if (inference != nullptr) {
     if (Status status = readInference(*inference, origin, config.inference); !status.ok()) {
+      return status.error();
+    }
+  }
+  if (telemetry != nullptr) {
+    if (Status status = readTelemetry(*telemetry, origin, config); !status.ok()) {
       return status.error();
     }
   }

@@ -73,6 +73,20 @@ struct InferenceConfig {
   std::size_t maxQueue = 256;              // queued requests per placement before 503
 };
 
+// [telemetry]: device sampling, its store and the device-monitor schema (issue 5).
+struct TelemetryConfig {
+  bool enabled = true;
+  std::chrono::seconds interval{5};             // sampling period, 1..3600 s
+  std::string store = "sqlite";                 // "sqlite" (<dataDir>/telemetry.db) | "postgresql"
+  std::string postgresqlUrl;                    // libpq connection string; empty: `database`
+  std::string nodeName;                         // empty: the host name
+  std::chrono::hours rawRetention{7 * 24};      // raw samples kept this long
+  std::chrono::hours rollupRetention{90 * 24};  // 1-minute/1-hour rollups and events
+  std::uint64_t bufferMaxSamples = 1'000'000;   // buffered while the store is down (memory+spill)
+  std::uint64_t memoryBufferSamples = 10'000;   // in memory before spilling to spillFile
+  std::filesystem::path spillFile;              // empty: <dataDir>/telemetry-spill.jsonl
+};
+
 struct Config {
   ServerConfig server;
   LogConfig log;
@@ -83,6 +97,7 @@ struct Config {
   DevicesConfig devices;
   MemoryConfig memory;
   InferenceConfig inference;
+  TelemetryConfig telemetry;
 
   // Whether requests must carry a bearer token, given the address actually bound.
   bool authRequired() const;

@@ -136,6 +136,54 @@ TEST(ConfigTest, EnvironmentOverridesFile) {
   EXPECT_FALSE(applyEnvironment(Config{}, getenv).ok());
 }
 
+TEST(ConfigTest, TelemetryTable) {
+  auto config = parseConfig(R"(
+[telemetry]
+enabled = true
+intervalSeconds = 1
+store = "postgresql"
+postgresqlUrl = "host=/run/postgresql dbname=deviceops"
+nodeName = "rack1-node3"
+rawRetentionDays = 3
+rollupRetentionDays = 30
+bufferMaxSamples = 5000
+memoryBufferSamples = 100
+spillFile = "/var/tmp/spill.jsonl"
+)",
+                            "t.toml");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  const TelemetryConfig& t = config->telemetry;
+  EXPECT_EQ(t.interval, std::chrono::seconds(1));
+  EXPECT_EQ(t.store, "postgresql");
+  EXPECT_EQ(t.postgresqlUrl, "host=/run/postgresql dbname=deviceops");
+  EXPECT_EQ(t.nodeName, "rack1-node3");
+  EXPECT_EQ(t.rawRetention, std::chrono::hours(72));
+  EXPECT_EQ(t.rollupRetention, std::chrono::hours(720));
+  EXPECT_EQ(t.bufferMaxSamples, 5000u);
+  EXPECT_EQ(t.memoryBufferSamples, 100u);
+  EXPECT_EQ(t.spillFile, "/var/tmp/spill.jsonl");
+  EXPECT_EQ(Config{}.telemetry.interval, std::chrono::seconds(5));
+  EXPECT_EQ(Config{}.telemetry.store, "sqlite");
+
+  for (const char* bad : {"[telemetry]\nintervalSeconds = 0\n",
+                          "[telemetry]\nstore = \"mysql\"\n",
+                          "[telemetry]\nstore = \"postgresql\"\n",
+                          "[telemetry]\nrawRetentionDays = 30\nrollupRetentionDays = 7\n",
+                          "[telemetry]\nmemoryBufferSamples = 10\nbufferMaxSamples = 5\n",
+                          "[telemetry]\nintervall = 5\n"}) {
+    SCOPED_TRACE(bad);
+    auto refused = parseConfig(bad, "t.toml");
+    ASSERT_FALSE(refused.ok());
+    EXPECT_NE(refused.error().message.find("telemetry."), std::string::npos)
+        << refused.error().message;
+  }
+  // A postgresql:// `database` is enough for the PostgreSQL store.
+  EXPECT_TRUE(parseConfig("database = \"postgresql://u@db/x\"\n[telemetry]\nstore = "
+                          "\"postgresql\"\n",
+                          "t.toml")
+                  .ok());
+}
+
 TEST(ConfigTest, AuthModes) {
   Config config;
   EXPECT_FALSE(config.authRequired());

@@ -20,7 +20,9 @@
 #include "devices/simulated/simulated_backend.h"
 #include "devices/vulkan/vulkan_backend.h"
 #include "http/server.h"
+#include "inference/registry.h"
 #include "memory/memory_service.h"
+#include "telemetry/telemetry_service.h"
 
 namespace {
 
@@ -97,6 +99,21 @@ http::ServerOptions serverOptions(const config::Config& config) {
   options.bodyTimeout = config.server.bodyTimeout;
   options.idleTimeout = config.server.idleTimeout;
   options.shutdownGrace = config.server.shutdownGrace;
+  options.uploadDirectory = (config.dataDir / "uploads" / "incoming").string();
+  return options;
+}
+
+inference::RegistryOptions registryOptions(const config::Config& config) {
+  inference::RegistryOptions options;
+  options.modelRoots = config.inference.modelRoots;
+  if (options.modelRoots.empty()) options.modelRoots.push_back(config.dataDir / "models");
+  options.uploadDirectory = config.dataDir / "uploads" / "models";
+  options.databaseFile = config.dataDir / "models.db";
+  options.maxUploadBytes = config.inference.maxUploadBytes;
+  options.autoReload = config.inference.autoReload;
+  options.defaultKeepAlive = config.inference.keepAlive;
+  options.defaultInstances = config.inference.instances;
+  options.maxQueue = config.inference.maxQueue;
   return options;
 }
 
@@ -111,6 +128,34 @@ memory::MemoryOptions memoryOptions(const config::MemoryConfig& config) {
   options.reaperInterval = config.reaperInterval;
   options.maxTtl = config.maxTtl;
   return options;
+}
+
+// The telemetry store named by [telemetry] (SQLite in the data directory, or PostgreSQL), the
+// writer's buffer and the sampler. A PostgreSQL server that does not answer yet is not an error:
+// samples are buffered until it does.
+Result<std::unique_ptr<telemetry::TelemetryService>> makeTelemetry(
+    const config::Config& config, const devices::Inventory& inventory,
+    memory::MemoryService& memoryService) {
+  const config::TelemetryConfig& t = config.telemetry;
+  Result<std::unique_ptr<telemetry::TelemetryStore>> store =
+      t.store == "postgresql"
+          ? telemetry::openPostgresTelemetryStore(t.postgresqlUrl.empty() ? config.database
+                                                                          : t.postgresqlUrl)
+          : telemetry::openSqliteTelemetryStore(config.dataDir / "telemetry.db");
+  if (!store.ok()) return store.error();
+  telemetry::TelemetryOptions options;
+  options.node = t.nodeName;
+  options.version = DEVICEOPS_VERSION;
+  options.interval = t.interval;
+  options.staleAfter = config.devices.staleAfter;
+  options.rawRetention = t.rawRetention;
+  options.rollupRetention = t.rollupRetention;
+  options.writer.memoryItems = t.memoryBufferSamples;
+  options.writer.maxBufferedItems = t.bufferMaxSamples;
+  options.writer.spillFile =
+      t.spillFile.empty() ? config.dataDir / "telemetry-spill.jsonl" : t.spillFile;
+  return std::make_unique<telemetry::TelemetryService>(std::move(store.value()), inventory,
+                                                       &memoryService, std::move(options));
 }
 
 // Blocks SIGTERM/SIGINT in every thread and waits for them on a dedicated one.
@@ -162,6 +207,42 @@ int run(config::Config config, const sigset_t& signals) {
 
   api::AppContext context(config, inventory);
   context.memory = &memoryService;
+
+  // Telemetry: sampling starts now; from here on events go to its store.
+  std::unique_ptr<telemetry::TelemetryService> telemetryService;
+  if (config.telemetry.enabled) {
+    auto made = makeTelemetry(config, inventory, memoryService);
+    if (!made.ok()) {
+      spdlog::error("telemetry store: {}", made.error().message);
+      return 1;
+    }
+    telemetryService = std::move(made.value());
+    telemetryService->start();
+    context.telemetry = telemetryService.get();
+    context.events = telemetryService.get();
+    memoryService.setEventSink(telemetryService.get());
+    spdlog::info("telemetry: node {}, every {} s, store {} ({})", telemetryService->node(),
+                 config.telemetry.interval.count(), telemetryService->store().kind(),
+                 telemetryService->store().description());
+  }
+
+  // Inference: the registry charges the ledger for every model; start() installs it as the
+  // ledger's reclaimer, so a raw allocation that does not fit evicts idle models first.
+  std::unique_ptr<inference::ModelRegistry> models;
+  if (config.inference.enabled) {
+    const inference::RegistryOptions options = registryOptions(config);
+    for (const auto& directory : {options.uploadDirectory, options.modelRoots.front()}) {
+      std::filesystem::create_directories(directory, error);
+    }
+    models = std::make_unique<inference::ModelRegistry>(inventory, memoryService, options,
+                                                        *context.events);
+    if (Status started = models->start(); !started.ok()) {
+      spdlog::error("model registry: {}", started.error().message);
+      return 1;
+    }
+    context.models = models.get();
+    context.metricsWriters.push_back([&models](std::string& out) { models->writeMetrics(out); });
+  }
   http::Router router;
   api::registerAllRoutes(router, context);
   http::HttpServer server(serverOptions(config), router, api::makeAuthorizer(config));
@@ -192,7 +273,15 @@ int run(config::Config config, const sigset_t& signals) {
     server.shutdown();
   });
   server.wait();
+  if (telemetryService) telemetryService->sampler().stop();
+  if (models) {
+    models->stop();  // unloads every model; persisted ones load again at the next start
+  }
   memoryService.stop();  // releases every allocation (reason "shutdown")
+  if (telemetryService) {
+    memoryService.setEventSink(nullptr);
+    telemetryService->stop();  // flushes buffered samples and events (the rest is spilled)
+  }
   inventory.stop();
   signalWaiter.join();
   spdlog::info("stopped");

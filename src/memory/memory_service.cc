@@ -41,6 +41,7 @@ struct MemoryService::DeviceSlot {
   struct Held {
     AllocationRecord record;
     PooledBlock block;
+    bool accountOnly = false;  // no block: the bytes are held outside this service
   };
   std::map<std::string, Held> held;
   std::uint64_t heldBytes = 0;
@@ -167,6 +168,42 @@ Result<std::shared_ptr<MemoryService::DeviceSlot>> MemoryService::slotFor(
   return slot;
 }
 
+std::optional<Error> MemoryService::admit(DeviceSlot& slot, const AllocateRequest& request) {
+  std::lock_guard lock(slot.mutex);
+  const std::uint64_t budget = budgetFor(slot);
+  const std::uint64_t committed = slot.heldBytes + slot.reservingBytes;
+  const std::uint64_t available = budget > committed ? budget - committed : 0;
+  if (request.bytes > available) {
+    return makeError(ErrorCode::kConflict,
+                     fmt::format("{} bytes requested on {}, but only {} of its budget of {} "
+                                 "bytes are available ({} held by this service)",
+                                 request.bytes, slot.deviceId, available, budget, slot.heldBytes),
+                     numbers(request.bytes, available, budget, slot.heldBytes));
+  }
+  if (!request.accountOnly) {
+    const std::optional<std::uint64_t> driverFree = slot.allocator->driverFreeBytes();
+    const std::uint64_t cached = slot.pool->stats().cachedBytes;
+    if (driverFree && request.bytes > *driverFree + cached) {
+      nlohmann::json details = numbers(request.bytes, *driverFree + cached, budget, slot.heldBytes);
+      details["driverFreeBytes"] = *driverFree;
+      return makeError(ErrorCode::kResourceExhausted,
+                       fmt::format("{} bytes requested on {}, but the driver reports only {} "
+                                   "bytes free",
+                                   request.bytes, slot.deviceId, *driverFree),
+                       details);
+    }
+  }
+  slot.reservingBytes += request.bytes;
+  return std::nullopt;
+}
+
+void MemoryService::setReclaimer(Reclaimer reclaimer) {
+  std::lock_guard lock(hooksMutex_);
+  reclaimer_ = std::move(reclaimer);
+}
+
+void MemoryService::setEventSink(EventSink* events) { events_.store(events); }
+
 Result<AllocateResult> MemoryService::allocate(const AllocateRequest& request) {
   if (request.bytes == 0 || request.bytes > kMaxByteSize) {
     return makeError(ErrorCode::kInvalidArgument,
@@ -189,42 +226,54 @@ Result<AllocateResult> MemoryService::allocate(const AllocateRequest& request) {
   if (request.pinned && !slot.isCpu) {
     return makeError(ErrorCode::kInvalidArgument, "pinned applies to the cpu device only");
   }
+  if (request.verify && request.accountOnly) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "verify is not possible for an account-only charge (no block behind it)");
+  }
   if (request.verify && slot.allocator->accountingOnly()) {
     return makeError(ErrorCode::kInvalidArgument,
                      "verify is not possible on a simulated device (no memory behind it)");
   }
-  {
-    std::lock_guard lock(slot.mutex);
-    const std::uint64_t budget = budgetFor(slot);
-    const std::uint64_t committed = slot.heldBytes + slot.reservingBytes;
-    const std::uint64_t available = budget > committed ? budget - committed : 0;
-    if (request.bytes > available) {
-      return makeError(ErrorCode::kConflict,
-                       fmt::format("{} bytes requested on {}, but only {} of its budget of {} "
-                                   "bytes are available ({} held by this service)",
-                                   request.bytes, slot.deviceId, available, budget,
-                                   slot.heldBytes),
-                       numbers(request.bytes, available, budget, slot.heldBytes));
+  std::optional<Error> refused = admit(slot, request);
+  if (refused && request.reclaim) {
+    Reclaimer reclaimer;
+    {
+      std::lock_guard lock(hooksMutex_);
+      reclaimer = reclaimer_;
     }
-    const std::optional<std::uint64_t> driverFree = slot.allocator->driverFreeBytes();
-    const std::uint64_t cached = slot.pool->stats().cachedBytes;
-    if (driverFree && request.bytes > *driverFree + cached) {
-      nlohmann::json details = numbers(request.bytes, *driverFree + cached, budget, slot.heldBytes);
-      details["driverFreeBytes"] = *driverFree;
-      return makeError(ErrorCode::kResourceExhausted,
-                       fmt::format("{} bytes requested on {}, but the driver reports only {} "
-                                   "bytes free",
-                                   request.bytes, slot.deviceId, *driverFree),
-                       details);
+    if (reclaimer) {
+      const std::uint64_t available = refused->details.value("availableBytes", std::uint64_t{0});
+      const std::uint64_t needed = request.bytes > available ? request.bytes - available : 0;
+      const std::uint64_t freed = reclaimer(slot.deviceId, needed);
+      if (freed > 0) {
+        spdlog::info("memory: reclaimed {} bytes on {} for a request of {} bytes", freed,
+                     slot.deviceId, request.bytes);
+      }
+      refused = admit(slot, request);
     }
-    slot.reservingBytes += request.bytes;
+  }
+  if (refused) {
+    if (EventSink* events = events_.load()) {
+      Event event;
+      event.type = "memory.refused";
+      event.deviceId = slot.deviceId;
+      event.severity = "warning";
+      event.message = refused->message;
+      event.details = refused->details;
+      event.details["kind"] = std::string(allocationKindName(request.kind));
+      event.details["owner"] = request.owner;
+      event.details["label"] = request.label;
+      events->publish(std::move(event));
+    }
+    return *refused;
   }
   const auto unreserve = [&slot, &request] {
     std::lock_guard lock(slot.mutex);
     slot.reservingBytes -= request.bytes;
   };
 
-  Result<PooledBlock> block = slot.pool->acquire(request.bytes, {request.pinned});
+  Result<PooledBlock> block = PooledBlock{};
+  if (!request.accountOnly) block = slot.pool->acquire(request.bytes, {request.pinned});
   if (!block.ok()) {
     unreserve();
     Error error = block.error();
@@ -235,7 +284,7 @@ Result<AllocateResult> MemoryService::allocate(const AllocateRequest& request) {
   AllocateResult result;
   result.blockBytes = block->block.bytes;
   result.fromPool = block->fromCache;
-  result.allocatorKind = std::string(slot.allocator->kind());
+  result.allocatorKind = request.accountOnly ? "account-only" : std::string(slot.allocator->kind());
   if (request.verify) {
     Result<VerifyReport> report = slot.allocator->verify(block->block);
     if (!report.ok()) {
@@ -257,7 +306,7 @@ Result<AllocateResult> MemoryService::allocate(const AllocateRequest& request) {
   record.pinned = request.pinned;
   record.simulated = slot.allocator->accountingOnly();
   if (Status stored = store_->insert(record); !stored.ok()) {
-    slot.pool->giveBack(*block);
+    if (!request.accountOnly) slot.pool->giveBack(*block);
     unreserve();
     return makeError(ErrorCode::kUnavailable,
                      "the allocation could not be recorded, so it was undone: " +
@@ -268,7 +317,7 @@ Result<AllocateResult> MemoryService::allocate(const AllocateRequest& request) {
     slot.reservingBytes -= request.bytes;
     slot.heldBytes += request.bytes;
     slot.heldByKind[std::string(allocationKindName(record.kind))] += request.bytes;
-    slot.held[record.id] = DeviceSlot::Held{record, *block};
+    slot.held[record.id] = DeviceSlot::Held{record, *block, request.accountOnly};
   }
   std::lock_guard lock(mutex_);
   owners_[record.id] = slot.deviceId;
@@ -306,7 +355,7 @@ Result<AllocationRecord> MemoryService::release(const std::string& allocationId,
     slot->heldBytes -= held.record.bytes;
     slot->heldByKind[std::string(allocationKindName(held.record.kind))] -= held.record.bytes;
   }
-  slot->pool->giveBack(held.block);
+  if (!held.accountOnly) slot->pool->giveBack(held.block);
   const auto now = Clock::now();
   if (Status stored = store_->markReleased(allocationId, now, reason); !stored.ok()) {
     spdlog::error("memory ledger: release of {} not recorded: {}", allocationId,
@@ -365,6 +414,12 @@ Result<DeviceMemoryStatus> MemoryService::status(const std::string& deviceId) {
     }
   }
   return status;
+}
+
+Status MemoryService::openDevice(const std::string& deviceId) {
+  Result<std::shared_ptr<DeviceSlot>> found = slotFor(deviceId, true);
+  if (!found.ok()) return found.error();
+  return {};
 }
 
 Result<OptimizeResult> MemoryService::optimize(const std::string& deviceId) {

@@ -21,8 +21,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
+#include "common/events.h"
 #include "devices/inventory.h"
 #include "memory/allocation.h"
 #include "memory/allocator.h"
@@ -50,7 +52,19 @@ struct AllocateRequest {
   std::optional<std::chrono::seconds> ttl;
   bool pinned = false;
   bool verify = false;
+  // Charge the ledger and the budget and record it, but take no block from the allocator: the
+  // bytes are held by someone else (e.g. ONNX Runtime for a model). The driver-free check is
+  // skipped (those bytes are already out of the driver's free memory); the budget still applies.
+  bool accountOnly = false;
+  // When refused for budget or driver-free reasons, call the reclaimer (setReclaimer) once and
+  // retry once. The model registry turns this off for its own charges (it evicts by itself).
+  bool reclaim = true;
 };
+
+// Frees bytes on a device when an allocation does not fit (e.g. by evicting idle models).
+// Returns the bytes it freed. Called without any MemoryService lock held.
+using Reclaimer =
+    std::function<std::uint64_t(const std::string& deviceId, std::uint64_t bytesNeeded)>;
 
 struct AllocateResult {
   AllocationRecord record;
@@ -103,13 +117,23 @@ class MemoryService {
   // Releases every held allocation (reason "shutdown"), trims pools, stops the reaper.
   void stop();
 
+  // Refused over budget: kConflict; over the driver's free memory: kResourceExhausted (both with
+  // the numbers, and a "memory.refused" event). Before refusing, the reclaimer gets one chance.
   Result<AllocateResult> allocate(const AllocateRequest& request);
+  // Installs (or, with an empty function, removes) the reclaimer. The reclaimer must outlive its
+  // installation; remove it before destroying what it calls.
+  void setReclaimer(Reclaimer reclaimer);
+  // Where "memory.refused" events go; null: nowhere. The sink must outlive its installation.
+  void setEventSink(EventSink* events);
   // kNotFound for an unknown or already released id; nothing reaches the driver then.
   Result<AllocationRecord> release(const std::string& allocationId,
                                    const std::string& reason = "freed");
   Result<AllocationRecord> find(const std::string& allocationId);
   Result<std::vector<AllocationRecord>> list(const AllocationFilter& filter);
   Result<DeviceMemoryStatus> status(const std::string& deviceId);
+  // Opens the device's allocator now rather than on its first allocation, so that status()
+  // reads the driver's free memory live (the model registry measures model loads with it).
+  Status openDevice(const std::string& deviceId);
   Result<OptimizeResult> optimize(const std::string& deviceId);
   // Releases leases whose expiry has passed; returns how many. Called by the reaper.
   std::size_t reapExpired();
@@ -118,6 +142,8 @@ class MemoryService {
   struct DeviceSlot;
   Result<std::shared_ptr<DeviceSlot>> slotFor(const std::string& deviceKey, bool open);
   std::uint64_t budgetFor(const DeviceSlot& slot) const;
+  // Admission under the slot's mutex: reserves request.bytes or returns why not.
+  std::optional<Error> admit(DeviceSlot& slot, const AllocateRequest& request);
 
   const devices::Inventory& inventory_;
   std::unique_ptr<LedgerStore> store_;
@@ -126,6 +152,9 @@ class MemoryService {
   std::mutex mutex_;  // guards slots_, owners_
   std::map<std::string, std::shared_ptr<DeviceSlot>> slots_;  // device id -> slot
   std::map<std::string, std::string> owners_;                 // allocation id -> device id
+  std::mutex hooksMutex_;  // guards reclaimer_
+  Reclaimer reclaimer_;
+  std::atomic<EventSink*> events_{nullptr};
   std::thread reaper_;
   std::mutex reaperMutex_;
   std::condition_variable reaperWake_;

@@ -14,6 +14,21 @@ using namespace std::chrono_literals;
 using testing::CountingAllocatorDouble;
 using testing::InMemoryLedgerStoreDouble;
 
+// Keeps every published event (a real, if trivial, EventSink).
+class RecordingEventSink final : public EventSink {
+ public:
+  void publish(Event event) override {
+    std::lock_guard lock(mutex);
+    events.push_back(std::move(event));
+  }
+  std::vector<Event> snapshot() {
+    std::lock_guard lock(mutex);
+    return events;
+  }
+  std::mutex mutex;
+  std::vector<Event> events;
+};
+
 constexpr std::uint64_t kGiB = 1ull << 30;
 
 class MemoryServiceTest : public ::testing::Test {
@@ -186,6 +201,92 @@ TEST_F(MemoryServiceTest, StopReleasesEverythingAndRestartReconciles) {
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(all->size(), 2u);
   for (const auto& record : *all) EXPECT_EQ(record.releaseReason, "shutdown");
+}
+
+TEST_F(MemoryServiceTest, AccountOnlyChargesTheBudgetButTakesNoBlock) {
+  AllocateRequest charge = request(4 * kGiB);
+  charge.accountOnly = true;
+  charge.kind = AllocationKind::kModel;
+  auto charged = service->allocate(charge);
+  ASSERT_TRUE(charged.ok()) << charged.error().message;
+  EXPECT_EQ(charged->blockBytes, 0u);
+  auto status = service->status("sim-0");
+  EXPECT_EQ(status->heldBytes, 4 * kGiB);
+  EXPECT_EQ(status->heldBytesByKind.at("model"), 4 * kGiB);
+  EXPECT_EQ(status->availableBytes, 7 * kGiB);
+  EXPECT_EQ(status->backendLiveBytes, 0u);
+  EXPECT_EQ(status->pool.inUseBytes, 0u);
+  // Over the budget it is still refused, with the numbers.
+  AllocateRequest tooMuch = charge;
+  tooMuch.bytes = 8 * kGiB;
+  auto refused = service->allocate(tooMuch);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(refused.error().details["availableBytes"], 7 * kGiB);
+  // verify needs a block.
+  AllocateRequest verify = charge;
+  verify.bytes = kGiB;
+  verify.verify = true;
+  EXPECT_EQ(service->allocate(verify).error().code, ErrorCode::kInvalidArgument);
+
+  ASSERT_TRUE(service->release(charged->record.id).ok());
+  status = service->status("sim-0");
+  EXPECT_EQ(status->heldBytes, 0u);
+  EXPECT_EQ(allocators[0]->invalidReleases.load(), 0);
+  EXPECT_EQ(allocators[0]->liveBytes(), 0u);
+}
+
+TEST_F(MemoryServiceTest, RefusalCallsTheReclaimerOnceAndRetries) {
+  auto first = service->allocate(request(6 * kGiB));
+  ASSERT_TRUE(first.ok());
+  std::atomic<int> calls{0};
+  std::uint64_t neededSeen = 0;
+  service->setReclaimer([&](const std::string& deviceId, std::uint64_t needed) -> std::uint64_t {
+    ++calls;
+    neededSeen = needed;
+    EXPECT_EQ(deviceId, "sim-0");
+    // Called outside the service's locks: it may release (and even query) freely.
+    EXPECT_TRUE(service->status(deviceId).ok());
+    return service->release(first->record.id).ok() ? 6 * kGiB : 0;
+  });
+  auto second = service->allocate(request(8 * kGiB));
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_EQ(neededSeen, 3 * kGiB);  // 8 requested, 5 available
+
+  // Nothing more to reclaim: one call, one retry, then the refusal.
+  auto third = service->allocate(request(8 * kGiB));
+  ASSERT_FALSE(third.ok());
+  EXPECT_EQ(third.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(calls.load(), 2);
+
+  // reclaim=false skips it.
+  AllocateRequest noReclaim = request(8 * kGiB);
+  noReclaim.reclaim = false;
+  EXPECT_FALSE(service->allocate(noReclaim).ok());
+  EXPECT_EQ(calls.load(), 2);
+  service->setReclaimer({});
+  EXPECT_FALSE(service->allocate(request(8 * kGiB)).ok());
+  EXPECT_EQ(calls.load(), 2);
+}
+
+TEST_F(MemoryServiceTest, RefusalsArePublishedAsEvents) {
+  RecordingEventSink events;
+  service->setEventSink(&events);
+  ASSERT_TRUE(service->allocate(request(kGiB)).ok());
+  EXPECT_TRUE(events.snapshot().empty());
+  AllocateRequest big = request(11 * kGiB);
+  big.label = "too big";
+  ASSERT_FALSE(service->allocate(big).ok());
+  auto published = events.snapshot();
+  ASSERT_EQ(published.size(), 1u);
+  EXPECT_EQ(published[0].type, "memory.refused");
+  EXPECT_EQ(published[0].severity, "warning");
+  EXPECT_EQ(published[0].deviceId, "sim-0");
+  EXPECT_EQ(published[0].details["requestedBytes"], 11 * kGiB);
+  EXPECT_EQ(published[0].details["availableBytes"], 10 * kGiB);
+  EXPECT_EQ(published[0].details["label"], "too big");
+  service->setEventSink(nullptr);
 }
 
 }  // namespace

@@ -1,0 +1,28 @@
+// JSON for the telemetry endpoints (/api/integration/*, /api/events) and the parsing of their
+// query parameters: RFC 3339 times, durations ("90s", "15m", "24h", "7d"), byte sizes, ratios.
+// Shapes are documented in docs/openapi.yaml (IntegrationHealth, DeviceStatistics, ...).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "common/result.h"
+#include "telemetry/availability.h"
+#include "telemetry/sample.h"
+
+namespace deviceops::api {
+
+// "2026-11-27T10:00:00Z", "2026-11-27T10:00:00.250+01:00" (RFC 3339; 'T' or ' ', Z or offset).
+Result<telemetry::SystemTime> parseRfc3339(std::string_view text);
+// "<positive integer><s|m|h|d>", at most 400 days.
+Result<std::chrono::seconds> parseDurationText(std::string_view text);
+// An RFC 3339 time, or a duration meaning that long before `now`.
+Result<telemetry::SystemTime> parseSince(std::string_view text, telemetry::SystemTime now);
+
+// One device's latest sample for /api/integration/health. `stale` as decided by the caller.
+nlohmann::json encodeLatestSample(const telemetry::DeviceSample& sample, const std::string& name,
+                                  const std::string& vendor, telemetry::SystemTime now, bool stale);
+nlohmann::json encodeStatistics(const telemetry::Statistics& statistics);
+nlohmann::json encodeStoredEvent(const telemetry::StoredEvent& event);
+nlohmann::json encodeAvailability(const telemetry::DeviceAvailability& availability);
+
+}  // namespace deviceops::api

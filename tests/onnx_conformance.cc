@@ -1,0 +1,339 @@
+#include "onnx_conformance.h"
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <onnx/onnx_pb.h>
+
+namespace deviceops::testing {
+namespace {
+
+using nlohmann::json;
+
+struct WireTensor {
+  std::string name;
+  std::string datatype;  // KServe v2 name
+  std::vector<std::int64_t> shape;
+  std::string bytes;     // v2 binary encoding
+};
+
+std::optional<std::string> readFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+template <class T, class Field>
+std::string packAs(const Field& field) {
+  std::string bytes(field.size() * sizeof(T), '\0');
+  for (int i = 0; i < field.size(); ++i) {
+    const T value = static_cast<T>(field.Get(i));
+    std::memcpy(bytes.data() + static_cast<std::size_t>(i) * sizeof(T), &value, sizeof(T));
+  }
+  return bytes;
+}
+
+// TensorProto -> v2 binary tensor. nullopt (with reason) for types the protocol cannot carry.
+std::optional<WireTensor> toWire(const onnx::TensorProto& tensor, std::string& reason) {
+  WireTensor wire;
+  wire.name = tensor.name();
+  for (const auto dimension : tensor.dims()) wire.shape.push_back(dimension);
+  const bool raw = tensor.has_raw_data();
+  switch (tensor.data_type()) {
+    case onnx::TensorProto::FLOAT:
+      wire.datatype = "FP32";
+      wire.bytes = raw ? tensor.raw_data() : packAs<float>(tensor.float_data());
+      break;
+    case onnx::TensorProto::DOUBLE:
+      wire.datatype = "FP64";
+      wire.bytes = raw ? tensor.raw_data() : packAs<double>(tensor.double_data());
+      break;
+    case onnx::TensorProto::FLOAT16:
+      wire.datatype = "FP16";
+      wire.bytes = raw ? tensor.raw_data() : packAs<std::uint16_t>(tensor.int32_data());
+      break;
+    case onnx::TensorProto::BFLOAT16:
+      wire.datatype = "BF16";
+      wire.bytes = raw ? tensor.raw_data() : packAs<std::uint16_t>(tensor.int32_data());
+      break;
+    case onnx::TensorProto::INT8:
+      wire.datatype = "INT8";
+      wire.bytes = raw ? tensor.raw_data() : packAs<std::int8_t>(tensor.int32_data());
+      break;
+    case onnx::TensorProto::INT16:
+      wire.datatype = "INT16";
+      wire.bytes = raw ? tensor.raw_data() : packAs<std::int16_t>(tensor.int32_data());
+      break;
+    case onnx::TensorProto::INT32:
+      wire.datatype = "INT32";
+      wire.bytes = raw ? tensor.raw_data() : packAs<std::int32_t>(tensor.int32_data());
+      break;
+    case onnx::TensorProto::INT64:
+      wire.datatype = "INT64";
+      wire.bytes = raw ? tensor.raw_data() : packAs<std::int64_t>(tensor.int64_data());
+      break;
+    case onnx::TensorProto::UINT8:
+      wire.datatype = "UINT8";
+      wire.bytes = raw ? tensor.raw_data() : packAs<std::uint8_t>(tensor.int32_data());
+      break;
+    case onnx::TensorProto::UINT16:
+      wire.datatype = "UINT16";
+      wire.bytes = raw ? tensor.raw_data() : packAs<std::uint16_t>(tensor.int32_data());
+      break;
+    case onnx::TensorProto::UINT32:
+      wire.datatype = "UINT32";
+      wire.bytes = raw ? tensor.raw_data() : packAs<std::uint32_t>(tensor.uint64_data());
+      break;
+    case onnx::TensorProto::UINT64:
+      wire.datatype = "UINT64";
+      wire.bytes = raw ? tensor.raw_data() : packAs<std::uint64_t>(tensor.uint64_data());
+      break;
+    case onnx::TensorProto::BOOL:
+      wire.datatype = "BOOL";
+      wire.bytes = raw ? tensor.raw_data() : packAs<std::uint8_t>(tensor.int32_data());
+      break;
+    case onnx::TensorProto::STRING:
+      wire.datatype = "BYTES";
+      for (const std::string& element : tensor.string_data()) {
+        const auto length = static_cast<std::uint32_t>(element.size());
+        wire.bytes.append(reinterpret_cast<const char*>(&length), 4);
+        wire.bytes += element;
+      }
+      break;
+    default:
+      reason = fmt::format("tensor '{}': element type {} has no KServe v2 datatype", wire.name,
+                           tensor.data_type());
+      return std::nullopt;
+  }
+  return wire;
+}
+
+std::optional<WireTensor> readTensor(const std::filesystem::path& file, std::string& reason) {
+  const std::optional<std::string> bytes = readFile(file);
+  onnx::TensorProto tensor;
+  if (!bytes || !tensor.ParseFromString(*bytes)) {
+    reason = fmt::format("{} is not a TensorProto (a sequence or optional input?)",
+                         file.filename().string());
+    return std::nullopt;
+  }
+  return toWire(tensor, reason);
+}
+
+bool closeEnough(double expected, double actual) {
+  if (std::isnan(expected)) return std::isnan(actual);
+  if (std::isinf(expected)) return expected == actual;
+  return std::fabs(expected - actual) <= 1e-7 + 1e-3 * std::fabs(expected);
+}
+
+float halfToFloat(std::uint16_t half) {
+  const std::uint32_t sign = (half & 0x8000u) << 16;
+  std::uint32_t exponent = (half >> 10) & 0x1f;
+  std::uint32_t mantissa = half & 0x3ff;
+  std::uint32_t bits = 0;
+  if (exponent == 0x1f) {
+    bits = sign | 0x7f800000u | (mantissa << 13);
+  } else if (exponent == 0) {
+    if (mantissa == 0) {
+      bits = sign;
+    } else {
+      exponent = 127 - 15 + 1;
+      while ((mantissa & 0x400u) == 0) {
+        mantissa <<= 1;
+        --exponent;
+      }
+      bits = sign | (exponent << 23) | ((mantissa & 0x3ffu) << 13);
+    }
+  } else {
+    bits = sign | ((exponent + 127 - 15) << 23) | (mantissa << 13);
+  }
+  float value = 0;
+  std::memcpy(&value, &bits, 4);
+  return value;
+}
+
+template <class T>
+double elementAt(const std::string& bytes, std::size_t index) {
+  T value{};
+  std::memcpy(&value, bytes.data() + index * sizeof(T), sizeof(T));
+  return static_cast<double>(value);
+}
+
+// Empty when equal within tolerance, else the first difference.
+std::string compare(const WireTensor& expected, const std::string& datatype,
+                    const std::vector<std::int64_t>& shape, const std::string& actual) {
+  if (datatype != expected.datatype) {
+    return fmt::format("output '{}': datatype {} != expected {}", expected.name, datatype,
+                       expected.datatype);
+  }
+  if (shape != expected.shape) {
+    return fmt::format("output '{}': shape [{}] != expected [{}]", expected.name,
+                       fmt::join(shape, ","), fmt::join(expected.shape, ","));
+  }
+  if (actual.size() != expected.bytes.size()) {
+    return fmt::format("output '{}': {} bytes != expected {}", expected.name, actual.size(),
+                       expected.bytes.size());
+  }
+  double (*read)(const std::string&, std::size_t) = nullptr;
+  std::size_t size = 0;
+  if (datatype == "FP32") {
+    read = elementAt<float>, size = 4;
+  } else if (datatype == "FP64") {
+    read = elementAt<double>, size = 8;
+  } else if (datatype == "FP16") {
+    read = [](const std::string& bytes, std::size_t index) {
+      return static_cast<double>(halfToFloat(static_cast<std::uint16_t>(elementAt<std::uint16_t>(bytes, index))));
+    };
+    size = 2;
+  } else if (datatype == "BF16") {
+    read = [](const std::string& bytes, std::size_t index) {
+      const auto bits = static_cast<std::uint32_t>(elementAt<std::uint16_t>(bytes, index)) << 16;
+      float value = 0;
+      std::memcpy(&value, &bits, 4);
+      return static_cast<double>(value);
+    };
+    size = 2;
+  }
+  if (read == nullptr) {  // integers, BOOL, BYTES: exact
+    if (actual != expected.bytes) return fmt::format("output '{}': values differ", expected.name);
+    return "";
+  }
+  for (std::size_t i = 0; i < actual.size() / size; ++i) {
+    const double want = read(expected.bytes, i);
+    const double got = read(actual, i);
+    if (!closeEnough(want, got)) {
+      return fmt::format("output '{}': element {} is {} , expected {}", expected.name, i, got,
+                         want);
+    }
+  }
+  return "";
+}
+
+ConformanceResult fail(std::string stage, std::string reason) {
+  return ConformanceResult{false, std::move(stage), std::move(reason)};
+}
+
+// The model's declared datatypes by tensor name (GET /v2/models/{m}).
+std::map<std::string, std::string> declaredTypes(TestDaemon& daemon, const std::string& model) {
+  std::map<std::string, std::string> types;
+  const RawResponse response = daemon.get("/v2/models/" + model);
+  const json metadata = json::parse(response.body, nullptr, false);
+  if (!metadata.is_object()) return types;
+  for (const char* key : {"inputs", "outputs"}) {
+    for (const json& tensor : metadata.value(key, json::array())) {
+      types[tensor.value("name", "")] = tensor.value("datatype", "");
+    }
+  }
+  return types;
+}
+
+// numpy has no bfloat16: ONNX's test data stores BF16 tensors as UINT16 bit patterns.
+void relabelBfloat16(std::vector<WireTensor>& tensors,
+                     const std::map<std::string, std::string>& declared) {
+  for (WireTensor& tensor : tensors) {
+    auto it = declared.find(tensor.name);
+    if (tensor.datatype == "UINT16" && it != declared.end() && it->second == "BF16") {
+      tensor.datatype = "BF16";
+    }
+  }
+}
+
+ConformanceResult runDataSet(TestDaemon& daemon, const std::string& model,
+                             const std::filesystem::path& dataSet) {
+  std::vector<WireTensor> inputs;
+  std::vector<WireTensor> outputs;
+  std::string reason;
+  for (int i = 0;; ++i) {
+    const auto file = dataSet / fmt::format("input_{}.pb", i);
+    if (!std::filesystem::exists(file)) break;
+    std::optional<WireTensor> tensor = readTensor(file, reason);
+    if (!tensor) return fail("input", reason);
+    inputs.push_back(std::move(*tensor));
+  }
+  for (int i = 0;; ++i) {
+    const auto file = dataSet / fmt::format("output_{}.pb", i);
+    if (!std::filesystem::exists(file)) break;
+    std::optional<WireTensor> tensor = readTensor(file, reason);
+    if (!tensor) return fail("input", reason);
+    outputs.push_back(std::move(*tensor));
+  }
+  const auto declared = declaredTypes(daemon, model);
+  relabelBfloat16(inputs, declared);
+  relabelBfloat16(outputs, declared);
+  json header = {{"parameters", {{"binary_data_output", true}}},
+                 {"inputs", json::array()},
+                 {"outputs", json::array()}};
+  std::string binary;
+  for (const WireTensor& input : inputs) {
+    header["inputs"].push_back({{"name", input.name},
+                                {"datatype", input.datatype},
+                                {"shape", input.shape},
+                                {"parameters", {{"binary_data_size", input.bytes.size()}}}});
+    binary += input.bytes;
+  }
+  for (const WireTensor& output : outputs) {
+    header["outputs"].push_back({{"name", output.name}, {"parameters", {{"binary_data", true}}}});
+  }
+  const std::string headerText = header.dump();
+  const RawResponse response = daemon.request(
+      "POST", "/v2/models/" + model + "/infer", headerText + binary,
+      {{"Content-Type", "application/octet-stream"},
+       {"Inference-Header-Content-Length", std::to_string(headerText.size())}});
+  if (response.status != 200) {
+    return fail("infer", fmt::format("HTTP {}: {}", response.status, response.body.substr(0, 300)));
+  }
+  std::size_t jsonLength = response.body.size();
+  if (auto it = response.headers.find("inference-header-content-length");
+      it != response.headers.end()) {
+    jsonLength = std::stoul(it->second);
+  }
+  const json reply = json::parse(response.body.substr(0, jsonLength), nullptr, false);
+  if (reply.is_discarded() || !reply.contains("outputs")) return fail("infer", "unparsable reply");
+  std::size_t offset = jsonLength;
+  std::map<std::string, std::tuple<std::string, std::vector<std::int64_t>, std::string>> got;
+  for (const json& output : reply["outputs"]) {
+    const std::size_t size = output.value("parameters", json::object()).value("binary_data_size", 0ul);
+    if (offset + size > response.body.size()) return fail("infer", "binary outputs truncated");
+    got[output.value("name", "")] = {output.value("datatype", ""),
+                                     output.value("shape", std::vector<std::int64_t>{}),
+                                     response.body.substr(offset, size)};
+    offset += size;
+  }
+  for (const WireTensor& expected : outputs) {
+    auto it = got.find(expected.name);
+    if (it == got.end()) return fail("compare", "output '" + expected.name + "' missing");
+    const auto& [datatype, shape, bytes] = it->second;
+    if (std::string difference = compare(expected, datatype, shape, bytes); !difference.empty()) {
+      return fail("compare", difference);
+    }
+  }
+  return ConformanceResult{true, "", ""};
+}
+
+}  // namespace
+
+ConformanceResult runConformanceCase(TestDaemon& daemon, const std::filesystem::path& caseDir) {
+  const std::string name = caseDir.filename().string();
+  const RawResponse loaded = daemon.post(
+      "/api/inference/model/load",
+      json{{"path", (caseDir / "model.onnx").string()}, {"name", name}});
+  if (loaded.status != 200 && loaded.status != 201) {
+    return fail("load", fmt::format("HTTP {}: {}", loaded.status, loaded.body.substr(0, 300)));
+  }
+  const json model = json::parse(loaded.body, nullptr, false);
+  const std::string id = model.is_object() ? model.value("id", name) : name;
+  ConformanceResult result{true, "", ""};
+  for (int set = 0; result.passed; ++set) {
+    const auto dataSet = caseDir / fmt::format("test_data_set_{}", set);
+    if (!std::filesystem::exists(dataSet)) break;
+    result = runDataSet(daemon, name, dataSet);
+  }
+  daemon.request("DELETE", "/api/inference/model/" + id);
+  return result;
+}
+
+}  // namespace deviceops::testing
