@@ -264,6 +264,35 @@ TEST(InferenceIntegrationTest, UploadRootsAndBadModels) {
             404);
 }
 
+TEST(InferenceIntegrationTest, UploadsAreStreamedToDiskUnderTheirOwnLimit) {
+  // The general body limit (4 KiB) is below the model (7.5 KB): uploads have their own limit and
+  // never pass through memory.
+  TestDaemon daemon("[server]\nmaxBodyBytes = \"4KiB\"\n[inference]\nmodelRoots = [\"" +
+                    kModels.string() + "\"]\nmaxUploadBytes = \"64KiB\"\n");
+  ASSERT_TRUE(daemon.started()) << daemon.log();
+  const std::string mlp = readFile(kModels / "mlp.onnx");
+  ASSERT_GT(mlp.size(), 4096u);
+  const RawResponse uploaded = daemon.request("POST", "/api/inference/model/load?name=streamed", mlp,
+                                              {{"Content-Type", "application/octet-stream"}});
+  ASSERT_EQ(uploaded.status, 201) << uploaded.body;
+  EXPECT_EQ(uploaded.json()["sizeBytes"], mlp.size());
+  const std::string slow = readFile(kModels / "slow.onnx");
+  ASSERT_GT(slow.size(), 65536u);
+  const RawResponse tooLarge = daemon.request("POST", "/api/inference/model/load?name=big", slow,
+                                              {{"Content-Type", "application/octet-stream"}});
+  EXPECT_EQ(tooLarge.status, 413) << tooLarge.body;
+  // Other routes keep the general limit.
+  EXPECT_EQ(daemon.request("POST", "/api/inference/execute", std::string(5000, ' ')).status, 413);
+  // Nothing is left half-written, and the stored upload is named by its digest.
+  std::size_t partial = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(daemon.directory())) {
+    if (entry.path().extension() == ".part") ++partial;
+  }
+  EXPECT_EQ(partial, 0u);
+  EXPECT_EQ(daemon.get("/api/inference/models").status, 200);
+  EXPECT_EQ(daemon.request("DELETE", "/api/inference/model/streamed").status, 200);
+}
+
 TEST(InferenceIntegrationTest, BadInputsAre400NamingTheTensor) {
   TestDaemon daemon(config());
   ASSERT_TRUE(daemon.started()) << daemon.log();

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <fstream>
 #include <cmath>
 #include <filesystem>
 #include <set>
@@ -153,6 +154,23 @@ std::string versionParam(const http::Request& request) {
   return it == request.pathParams.end() ? std::string() : it->second;
 }
 
+// Moves a streamed body of at most 1 MiB back into request.body.
+Status readSmallBody(http::Request& request) {
+  if (request.bodyFile.empty()) return Status::success();
+  constexpr std::uintmax_t kLimit = 1 << 20;
+  std::error_code error;
+  const std::uintmax_t size = std::filesystem::file_size(request.bodyFile, error);
+  if (error || size > kLimit) {
+    return makeError(ErrorCode::kPayloadTooLarge,
+                     fmt::format("a JSON load request may be at most {} bytes; send a model as "
+                                 "Content-Type: application/octet-stream",
+                                 kLimit));
+  }
+  std::ifstream in(request.bodyFile, std::ios::binary);
+  request.body.assign(std::istreambuf_iterator<char>(in), {});
+  return Status::success();
+}
+
 // ---- handlers ----
 
 http::Response loadModel(AppContext& context, http::Request& request) {
@@ -162,14 +180,18 @@ http::Response loadModel(AppContext& context, http::Request& request) {
   if (contentType.starts_with("application/octet-stream")) {
     Result<inference::LoadRequest> decoded = decodeLoadQuery(request.query, loadDefaults(context));
     if (!decoded.ok()) return apiError(decoded.error());
-    if (request.body.empty()) {
+    std::error_code error;
+    if (request.bodyFile.empty() || std::filesystem::file_size(request.bodyFile, error) == 0) {
       return apiError(makeError(ErrorCode::kInvalidArgument,
                                 "the upload is empty; send the .onnx file as the body"));
     }
     decoded->uploaded = true;
     decoded->owner = request.principal;
-    loaded = context.models->loadUpload(request.body, std::move(*decoded));
+    loaded = context.models->loadUploadFile(request.bodyFile, std::move(*decoded));
   } else {
+    // The route streams every body to a file (uploads can be gigabytes); a JSON load request
+    // is small and read back.
+    if (Status read = readSmallBody(request); !read.ok()) return apiError(read.error());
     Result<json> body = http::parseJsonBody(request);
     if (!body.ok()) return apiError(body.error());
     Result<inference::LoadRequest> decoded = decodeLoadRequest(*body, loadDefaults(context));
@@ -394,8 +416,11 @@ http::Response v2RepositoryUnload(AppContext& context, http::Request& request) {
 
 void registerInferenceRoutes(http::Router& router, AppContext& context) {
   // The original API.
-  router.add("POST", "/api/inference/model/load",
-             [&context](http::Request& request) { return loadModel(context, request); });
+  http::Route& load = router.add("POST", "/api/inference/model/load", [&context](http::Request& request) {
+    return loadModel(context, request);
+  });
+  load.bodyToFile = true;  // uploads are streamed to disk, never held in memory
+  load.maxBodyBytes = context.config.inference.maxUploadBytes;
   router.add("GET", "/api/inference/model/{modelId}", [&context](http::Request& request) {
     if (context.models == nullptr) return apiError(inferenceDisabled());
     Result<inference::ModelInfo> model = context.models->find(request.pathParam("modelId"));

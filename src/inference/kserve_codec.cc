@@ -274,8 +274,10 @@ Result<V2InferRequest> decodeV2InferRequest(std::string_view body,
     }
   }
   const auto inputs = request.find("inputs");
-  if (inputs == request.end() || !inputs->is_array() || inputs->empty()) {
-    return requestError("'inputs' must be a non-empty array of tensors");
+  // An empty array is valid: models without inputs (Constant graphs) exist; a model that has
+  // inputs then reports each missing one by name.
+  if (inputs == request.end() || !inputs->is_array()) {
+    return requestError("'inputs' must be an array of tensors");
   }
   std::set<std::string> names;
   std::vector<PendingBinary> pending;

@@ -173,6 +173,10 @@ class ModelRegistry {
   // Stores an upload (bytes already in memory or a file to move) under uploadDirectory, records
   // its sha256, and loads it.
   Result<ModelInfo> loadUpload(const std::string& body, LoadRequest request);
+  // The same for an upload the HTTP server already streamed to `received` (a file on the same
+  // file system as uploadDirectory): hashed, renamed to <uploadDirectory>/<sha256>.onnx, loaded.
+  // `received` is gone afterwards in every case.
+  Result<ModelInfo> loadUploadFile(const std::filesystem::path& received, LoadRequest request);
   Result<UnloadResult> unload(const std::string& idOrName, const std::string& version = "");
   std::vector<ModelInfo> list() const;
   Result<ModelInfo> find(const std::string& idOrName, const std::string& version = "") const;

@@ -46,6 +46,7 @@ class ModelRegistry::Impl {
   Result<ModelInfo> load(const LoadRequest& request, std::optional<std::string> fixedId = {},
                          bool keepFailed = false);
   Result<ModelInfo> loadUpload(const std::string& body, LoadRequest request);
+  Result<ModelInfo> loadUploadFile(const std::filesystem::path& received, LoadRequest request);
   Result<UnloadResult> unload(const std::string& idOrName, const std::string& version);
   std::vector<ModelInfo> list() const;
   Result<ModelInfo> find(const std::string& idOrName, const std::string& version) const;

@@ -201,33 +201,60 @@ Result<ModelInfo> ModelRegistry::Impl::loadUpload(const std::string& body, LoadR
                                  body.size(), options_.maxUploadBytes),
                      {{"sizeBytes", body.size()}, {"maxUploadBytes", options_.maxUploadBytes}});
   }
-  if (body.empty()) return makeError(ErrorCode::kInvalidArgument, "the model upload is empty");
-  const std::string digest = sha256Hex(body);
   std::error_code error;
   fs::create_directories(options_.uploadDirectory, error);
-  const fs::path file = options_.uploadDirectory / (digest + ".onnx");
-  if (!fs::exists(file, error)) {
-    const fs::path temporary =
-        options_.uploadDirectory / fmt::format(".{}.{:x}.part", digest, std::random_device{}());
-    {
-      std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-      out.write(body.data(), static_cast<std::streamsize>(body.size()));
-      out.close();
-      if (!out) {
-        fs::remove(temporary, error);
-        return makeError(ErrorCode::kUnavailable,
-                         "the model upload could not be written to " +
-                             options_.uploadDirectory.string());
-      }
-    }
-    fs::rename(temporary, file, error);
-    if (error) {
+  const fs::path temporary =
+      options_.uploadDirectory / fmt::format(".upload.{:x}.part", std::random_device{}());
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    out.write(body.data(), static_cast<std::streamsize>(body.size()));
+    out.close();
+    if (!out) {
       fs::remove(temporary, error);
+      return makeError(ErrorCode::kUnavailable,
+                       "the model upload could not be written to " +
+                           options_.uploadDirectory.string());
+    }
+  }
+  return loadUploadFile(temporary, std::move(request));
+}
+
+Result<ModelInfo> ModelRegistry::Impl::loadUploadFile(const fs::path& received,
+                                                      LoadRequest request) {
+  std::error_code error;
+  // Whatever happens below, the received file does not stay under its temporary name.
+  struct RemoveReceived {
+    const fs::path& path;
+    ~RemoveReceived() {
+      std::error_code ignored;
+      fs::remove(path, ignored);
+    }
+  } removeReceived{received};
+  if (options_.uploadDirectory.empty()) {
+    return makeError(ErrorCode::kUnavailable, "model uploads are not configured on this node");
+  }
+  const std::uint64_t size = fs::file_size(received, error);
+  if (error) return makeError(ErrorCode::kInvalidArgument, "the model upload could not be read");
+  if (size > options_.maxUploadBytes) {
+    return makeError(ErrorCode::kPayloadTooLarge,
+                     fmt::format("the model upload is {} bytes; the limit is {} bytes", size,
+                                 options_.maxUploadBytes),
+                     {{"sizeBytes", size}, {"maxUploadBytes", options_.maxUploadBytes}});
+  }
+  if (size == 0) return makeError(ErrorCode::kInvalidArgument, "the model upload is empty");
+  Result<std::string> digest = sha256File(received);
+  if (!digest.ok()) return digest.error();
+  fs::create_directories(options_.uploadDirectory, error);
+  const fs::path file = options_.uploadDirectory / (*digest + ".onnx");
+  if (!fs::exists(file, error)) {
+    // Same file system (both under the data directory): the rename is atomic and copies nothing.
+    fs::rename(received, file, error);
+    if (error) {
       return makeError(ErrorCode::kUnavailable, "the model upload could not be stored: " +
                                                     error.message());
     }
   }
-  if (request.name.empty()) request.name = "upload-" + digest.substr(0, 12);
+  if (request.name.empty()) request.name = "upload-" + digest->substr(0, 12);
   request.path = file;
   request.uploaded = true;
   Result<ModelInfo> loaded = load(request);
@@ -385,6 +412,10 @@ void ModelRegistry::stop() { impl_->stop(); }
 Result<ModelInfo> ModelRegistry::load(const LoadRequest& request) { return impl_->load(request); }
 Result<ModelInfo> ModelRegistry::loadUpload(const std::string& body, LoadRequest request) {
   return impl_->loadUpload(body, std::move(request));
+}
+Result<ModelInfo> ModelRegistry::loadUploadFile(const std::filesystem::path& received,
+                                                LoadRequest request) {
+  return impl_->loadUploadFile(received, std::move(request));
 }
 Result<UnloadResult> ModelRegistry::unload(const std::string& idOrName,
                                            const std::string& version) {
