@@ -38,6 +38,7 @@ struct Options {
   std::vector<std::string> modes{"direct", "json", "binary", "batched"};
   int maxBatch = 32;
   int batchDelayMicros = 500;
+  int workerThreads = 0;  // deviceopsd's server.workerThreads; 0: its default
 };
 
 struct Stats {
@@ -143,6 +144,7 @@ int main(int argc, char** argv) {
     } else if (key == "--modes") options.modes = split(value);
     else if (key == "--max-batch") options.maxBatch = std::stoi(value);
     else if (key == "--batch-delay-us") options.batchDelayMicros = std::stoi(value);
+    else if (key == "--worker-threads") options.workerThreads = std::stoi(value);
   }
   if (options.model.empty() || !std::filesystem::exists(options.model)) {
     std::cerr << "usage: inference_bench --model FILE.onnx [--seconds S] [--concurrency 1,8,32] "
@@ -157,7 +159,11 @@ int main(int argc, char** argv) {
   const ModelInput input = describe(session);
   const std::string name = model.stem().string();
 
-  TestDaemon daemon("[log]\nlevel = \"warn\"\n[inference]\nmodelRoots = [\"" +
+  const std::string server =
+      options.workerThreads > 0
+          ? fmt::format("[server]\nworkerThreads = {}\n", options.workerThreads)
+          : std::string();
+  TestDaemon daemon(server + "[log]\nlevel = \"warn\"\n[inference]\nmodelRoots = [\"" +
                     model.parent_path().string() + "\"]\n");
   if (!daemon.started()) {
     std::cerr << "deviceopsd did not start\n" << daemon.log();

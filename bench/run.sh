@@ -454,5 +454,20 @@ if [ "${SKIP_TELEMETRY:-0}" != 1 ] && [ -x "$BUILD/bench/telemetry_bench" ]; the
   say '```'
 fi
 
+# 5. Inference (issue 4): ONNX Runtime in-process vs deviceopsd's KServe v2 JSON, binary, and
+# binary with dynamic batching; a tiny MLP, the small CNN and a ResNet-18-sized CNN.
+if [ "${SKIP_INFERENCE:-0}" != 1 ] && [ -x "$BUILD/bench/inference_bench" ]; then
+  cmake --build "$BUILD" --target deviceops_bench_models >&2
+  INFERENCE_SECONDS="${INFERENCE_SECONDS:-4}"
+  for model in mlp cnn resnet18ish; do
+    echo "bench: inference $model" >&2
+    say ""
+    say "## Inference: $model (requests/s and latency, side by side)"
+    say ""
+    "$BUILD/bench/inference_bench" --model "$BUILD/test-models/$model.onnx" \
+      --seconds "$INFERENCE_SECONDS" --concurrency 1,8,32 | tee -a "$RESULTS/summary.md"
+  done
+fi
+
 say "- Load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 say "- Raw outputs: $RESULTS"

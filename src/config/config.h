@@ -30,7 +30,7 @@ struct ServerConfig {
   std::string listenHost = "127.0.0.1";
   std::uint16_t listenPort = 5000;
   int ioThreads = 2;
-  int workerThreads = 4;
+  int workerThreads = 64;            // requests waiting on a model hold one each
   std::uint64_t maxBodyBytes = 64ull << 20;
   std::chrono::seconds headerTimeout{10};   // to receive a complete request header
   std::chrono::seconds bodyTimeout{60};     // to receive the body once the header is in

@@ -28,7 +28,7 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 5000;  // 0 picks a free port
   int ioThreads = 2;
-  int workerThreads = 4;
+  int workerThreads = 64;
   std::uint64_t maxBodyBytes = 64ull << 20;
   std::uint32_t maxHeaderBytes = 16 * 1024;
   std::size_t maxConnections = 4096;
