@@ -496,3 +496,79 @@ TEST(InferenceIntegrationTest, CliModelsAndInfer) {
 
 }  // namespace
 }  // namespace deviceops::testing
+
+namespace deviceops::testing {
+namespace {
+
+// A binary v2 request for slow.onnx (x[rows,256] -> 96 x (MatMul, Tanh)).
+std::string slowRequest(int port, int rows) {
+  const std::string data(static_cast<std::size_t>(rows) * 256 * sizeof(float), '\0');
+  const std::string header =
+      json{{"inputs",
+            {{{"name", "x"},
+              {"datatype", "FP32"},
+              {"shape", {rows, 256}},
+              {"parameters", {{"binary_data_size", data.size()}}}}}}}
+          .dump();
+  return "POST /v2/models/slow/infer HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+         "\r\nContent-Type: application/octet-stream\r\nInference-Header-Content-Length: " +
+         std::to_string(header.size()) + "\r\nContent-Length: " +
+         std::to_string(header.size() + data.size()) + "\r\n\r\n" + header + data;
+}
+
+std::uint64_t inFlight(TestDaemon& daemon) {
+  const json model = daemon.get("/api/inference/model/slow").json();
+  return model.value("inFlight", std::uint64_t{99});
+}
+
+TEST(InferenceIntegrationTest, ClientDisconnectCancelsTheRunAndFreesTheInstance) {
+  TestDaemon daemon("[inference]\nmodelRoots = [\"" + kModels.string() + "\"]\n");
+  ASSERT_TRUE(daemon.started()) << daemon.log();
+  ASSERT_EQ(daemon.post("/api/inference/model/load", {{"path", (kModels / "slow.onnx").string()},
+                                                      {"name", "slow"}})
+                .status,
+            201);
+  constexpr int kRows = 4096;  // ~50 GFLOP: seconds on a small machine
+  // How long the run takes when nobody leaves.
+  const auto started = std::chrono::steady_clock::now();
+  {
+    Connection client(daemon.port());
+    ASSERT_TRUE(client.send(slowRequest(daemon.port(), kRows)));
+    const auto reply = client.read(std::chrono::seconds(120));
+    ASSERT_TRUE(reply.has_value());
+    ASSERT_EQ(reply->status, 200);
+  }
+  const auto fullRun = std::chrono::steady_clock::now() - started;
+
+  // The same request, and the client hangs up while it runs.
+  {
+    Connection client(daemon.port());
+    ASSERT_TRUE(client.send(slowRequest(daemon.port(), kRows)));
+    for (int i = 0; i < 200 && inFlight(daemon) == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    ASSERT_EQ(inFlight(daemon), 1u) << "the request never started";
+  }  // closes the connection
+  const auto closed = std::chrono::steady_clock::now();
+  while (inFlight(daemon) != 0 && std::chrono::steady_clock::now() - closed < fullRun * 2) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const auto freedAfter = std::chrono::steady_clock::now() - closed;
+  EXPECT_EQ(inFlight(daemon), 0u);
+  EXPECT_LT(freedAfter, fullRun / 2) << "the run went on after its client left";
+  const json stats = daemon.get("/v2/models/slow/stats").json();
+  EXPECT_EQ(stats["model_stats"][0]["inference_stats"]["success"]["count"], 1);
+  EXPECT_EQ(stats["model_stats"][0]["inference_stats"]["fail"]["count"], 1);
+  // The instance is free again: a small request is answered.
+  const auto small = daemon.request("POST", "/v2/models/slow/infer",
+                                    json{{"inputs",
+                                          {{{"name", "x"},
+                                            {"datatype", "FP32"},
+                                            {"shape", {1, 256}},
+                                            {"data", std::vector<float>(256, 0.0f)}}}}}
+                                        .dump());
+  EXPECT_EQ(small.status, 200) << small.body;
+}
+
+}  // namespace
+}  // namespace deviceops::testing
