@@ -1,6 +1,7 @@
 // The KServe v2 framing (request/response JSON, the binary extension's header and slicing) and
 // the original /api/inference/execute format. Tensor elements are in kserve_codec_tensors.cc.
 #include "inference/kserve_codec.h"
+#include "inference/kserve_codec_internal.h"
 
 #include <fmt/format.h>
 
@@ -12,16 +13,8 @@ namespace {
 
 using nlohmann::json;
 
-Error tensorError(std::string_view role, std::string_view name, const std::string& what,
-                  json details = json::object()) {
-  details["tensor"] = std::string(name);
-  return makeError(ErrorCode::kInvalidArgument, fmt::format("{} '{}': {}", role, name, what),
-                   std::move(details));
-}
-
-Error requestError(const std::string& what) {
-  return makeError(ErrorCode::kInvalidArgument, what);
-}
+using kserve_internal::requestError;
+using kserve_internal::tensorError;
 
 Result<std::vector<std::int64_t>> decodeShape(std::string_view role, const std::string& name,
                                               const json& shape) {

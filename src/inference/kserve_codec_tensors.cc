@@ -1,6 +1,7 @@
 // Tensor elements on the wire: JSON data (with its number rules and NaN strings), the binary
 // extension's layout, and FP16/BF16 rounding. The protocol framing is in kserve_codec.cc.
 #include "inference/kserve_codec.h"
+#include "inference/kserve_codec_internal.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -25,16 +26,8 @@ std::string shapeText(const std::vector<std::int64_t>& shape) {
   return fmt::format("[{}]", fmt::join(shape, ","));
 }
 
-Error tensorError(std::string_view role, std::string_view name, const std::string& what,
-                  json details = json::object()) {
-  details["tensor"] = std::string(name);
-  return makeError(ErrorCode::kInvalidArgument, fmt::format("{} '{}': {}", role, name, what),
-                   std::move(details));
-}
-
-Error requestError(const std::string& what) {
-  return makeError(ErrorCode::kInvalidArgument, what);
-}
+using kserve_internal::requestError;
+using kserve_internal::tensorError;
 
 // Generic IEEE narrowing with round-to-nearest-even, straight from the double's bits (no double
 // rounding through float). Result: sign | exponent | mantissa of a format with `expBits` and
