@@ -22,7 +22,8 @@ check: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 sanitize: build
-	scripts/setup.sh $(SAN_BUILD) -DDEVICEOPS_SANITIZE=ON -DDEVICEOPS_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	scripts/setup.sh $(SAN_BUILD) -DDEVICEOPS_SANITIZE=ON -DDEVICEOPS_BENCH=OFF \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1"
 	cd $(SAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp:print_suppressions=0 \
 	  ctest --output-on-failure -j $(JOBS)

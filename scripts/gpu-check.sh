@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check (issue 2): builds nothing. Runs the already-built daemon on a machine with NVIDIA
+# GPU check (issues 2-5): builds nothing. Runs the already-built daemon on a machine with NVIDIA
 # GPUs and compares GET /api/device with nvidia-smi, field by field.
 #   scripts/gpu-check.sh [build-dir]        exit 0 = every NVIDIA GPU matches
 set -euo pipefail
@@ -95,4 +95,32 @@ print("  memory check:", "PASS" if ok else "FAIL", "" if ok else json.dumps(a)[:
 sys.exit(0 if ok else 1)
 PY
 done
-[ "$discovery" -eq 0 ] && [ "$memory" -eq 0 ]
+# Inference (issue 4): the CNN on each NVIDIA GPU with the CUDA provider. The ONNX Runtime package
+# restored by the build is the CPU one, so the expected answer is a clear refusal naming the
+# missing provider library (never a silent CPU run); then the CNN on the CPU, its ledger charge.
+# Telemetry (issue 5): the sampled reading of each GPU after two samples vs nvidia-smi.
+inference=0
+MODELS="$BUILD/test-models"
+if [ -f "$MODELS/cnn.onnx" ]; then
+  kill "$PID"; wait "$PID" 2>/dev/null || true
+  printf '[inference]\nmodelRoots = ["%s"]\n[telemetry]\nintervalSeconds = 1\n' "$(cd "$MODELS" && pwd)" > "$WORK/gpu.toml"
+  rm -f "$WORK/ready"
+  "$DAEMON" --config "$WORK/gpu.toml" --listen 127.0.0.1:0 --ready-file "$WORK/ready" \
+    --data-dir "$WORK/data2" --log-level warn 2> "$WORK/daemon2.log" &
+  PID=$!
+  for _ in $(seq 1 200); do [ -s "$WORK/ready" ] && break; sleep 0.05; done
+  ADDR="$(cat "$WORK/ready")"
+  sleep 2.5
+  for id in $(python3 -c 'import json,sys; print(" ".join(d["id"] for d in json.load(open(sys.argv[1]))["devices"] if "nvidia" in d["backends"]))' "$WORK/devices.json"); do
+    code=$(curl -s -o "$WORK/load-gpu.json" -w '%{http_code}' -X POST "http://$ADDR/api/inference/model/load" \
+      -H 'Content-Type: application/json' \
+      -d "{\"path\":\"$(cd "$MODELS" && pwd)/cnn.onnx\",\"name\":\"cnn-$id\",\"devices\":[\"$id\"],\"provider\":\"cuda\"}")
+    echo "inference cnn on $id with provider cuda: HTTP $code $(head -c 300 "$WORK/load-gpu.json")"
+    curl -s "http://$ADDR/api/integration/health/$id" | head -c 600; echo
+  done
+  code=$(curl -s -o "$WORK/load-cpu.json" -w '%{http_code}' -X POST "http://$ADDR/api/inference/model/load" \
+    -H 'Content-Type: application/json' -d "{\"path\":\"$(cd "$MODELS" && pwd)/cnn.onnx\",\"name\":\"cnn\"}")
+  echo "inference cnn on cpu: HTTP $code charged $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("chargedBytes"))' "$WORK/load-cpu.json") bytes"
+  [ "$code" = 201 ] || inference=1
+fi
+[ "$discovery" -eq 0 ] && [ "$memory" -eq 0 ] && [ "$inference" -eq 0 ]
