@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 #include <onnx/onnx_pb.h>
 
+#include "inference/kserve_codec.h"
+
 namespace deviceops::testing {
 namespace {
 
@@ -130,32 +132,6 @@ bool closeEnough(double expected, double actual) {
   return std::fabs(expected - actual) <= 1e-7 + 1e-3 * std::fabs(expected);
 }
 
-float halfToFloat(std::uint16_t half) {
-  const std::uint32_t sign = (half & 0x8000u) << 16;
-  std::uint32_t exponent = (half >> 10) & 0x1f;
-  std::uint32_t mantissa = half & 0x3ff;
-  std::uint32_t bits = 0;
-  if (exponent == 0x1f) {
-    bits = sign | 0x7f800000u | (mantissa << 13);
-  } else if (exponent == 0) {
-    if (mantissa == 0) {
-      bits = sign;
-    } else {
-      exponent = 127 - 15 + 1;
-      while ((mantissa & 0x400u) == 0) {
-        mantissa <<= 1;
-        --exponent;
-      }
-      bits = sign | (exponent << 23) | ((mantissa & 0x3ffu) << 13);
-    }
-  } else {
-    bits = sign | ((exponent + 127 - 15) << 23) | (mantissa << 13);
-  }
-  float value = 0;
-  std::memcpy(&value, &bits, 4);
-  return value;
-}
-
 template <class T>
 double elementAt(const std::string& bytes, std::size_t index) {
   T value{};
@@ -186,15 +162,14 @@ std::string compare(const WireTensor& expected, const std::string& datatype,
     read = elementAt<double>, size = 8;
   } else if (datatype == "FP16") {
     read = [](const std::string& bytes, std::size_t index) {
-      return static_cast<double>(halfToFloat(static_cast<std::uint16_t>(elementAt<std::uint16_t>(bytes, index))));
+      return inference::halfToDouble(
+          static_cast<std::uint16_t>(elementAt<std::uint16_t>(bytes, index)));
     };
     size = 2;
   } else if (datatype == "BF16") {
     read = [](const std::string& bytes, std::size_t index) {
-      const auto bits = static_cast<std::uint32_t>(elementAt<std::uint16_t>(bytes, index)) << 16;
-      float value = 0;
-      std::memcpy(&value, &bits, 4);
-      return static_cast<double>(value);
+      return inference::bfloat16ToDouble(
+          static_cast<std::uint16_t>(elementAt<std::uint16_t>(bytes, index)));
     };
     size = 2;
   }

@@ -23,6 +23,20 @@ struct AllocationOptions {
   bool pinned = false;  // cpu only: lock the pages in RAM (mlock); other allocators reject it
 };
 
+// The checks every allocator makes first: kInvalidArgument for 0 bytes, and for `pinned` when
+// `pinRefusal` (why this device cannot pin) is non-empty.
+inline Status checkAllocationRequest(std::uint64_t bytes, const AllocationOptions& options,
+                                     std::string_view pinRefusal) {
+  if (bytes == 0) {
+    return makeError(ErrorCode::kInvalidArgument, "cannot allocate 0 bytes: expected >= 1");
+  }
+  if (options.pinned && !pinRefusal.empty()) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "pinned applies to cpu memory only; " + std::string(pinRefusal));
+  }
+  return Status::success();
+}
+
 // A block as the allocator handed it out. Opaque outside the allocator except for `bytes`.
 struct Block {
   std::uint64_t bytes = 0;      // exactly what was asked of the driver

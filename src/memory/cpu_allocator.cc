@@ -91,8 +91,8 @@ class CpuAllocator final : public DeviceAllocator {
   std::string_view kind() const override { return "cpu"; }
 
   Result<Block> allocate(std::uint64_t bytes, const AllocationOptions& options) override {
-    if (bytes == 0) {
-      return makeError(ErrorCode::kInvalidArgument, "cannot allocate 0 bytes: expected >= 1");
+    if (Status valid = checkAllocationRequest(bytes, options, ""); !valid.ok()) {
+      return valid.error();
     }
     if (bytes >= kAvailabilityCheckBytes) {
       const std::optional<std::uint64_t> available = memAvailableBytes();

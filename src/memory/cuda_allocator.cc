@@ -54,12 +54,9 @@ class CudaAllocator final : public DeviceAllocator {
   std::string_view kind() const override { return "cuda"; }
 
   Result<Block> allocate(std::uint64_t bytes, const AllocationOptions& options) override {
-    if (bytes == 0) {
-      return makeError(ErrorCode::kInvalidArgument, "cannot allocate 0 bytes: expected >= 1");
-    }
-    if (options.pinned) {
-      return makeError(ErrorCode::kInvalidArgument,
-                       "pinned applies to cpu memory only; device memory cannot be pinned");
+    if (Status valid = checkAllocationRequest(bytes, options, "device memory cannot be pinned");
+        !valid.ok()) {
+      return valid.error();
     }
     if (Status current = makeCurrent(); !current.ok()) return current.error();
     nvidia::CUdeviceptr pointer = 0;

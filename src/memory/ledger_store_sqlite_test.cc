@@ -6,31 +6,15 @@
 
 #include <filesystem>
 
+#include "common/testing/temp_dir.h"
 #include "memory/ledger_store.h"
 
 namespace deviceops::memory {
 namespace {
 
 namespace fs = std::filesystem;
+using deviceops::testing::TempDir;
 using std::chrono::milliseconds;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "ledger_store_test.XXXXXX").string();
-    root_ = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(root_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& root() const { return root_; }
-
- private:
-  fs::path root_;
-};
 
 // Times are stored at millisecond precision, so test times are whole milliseconds.
 SystemTime at(std::int64_t millis) { return SystemTime(milliseconds(millis)); }

@@ -17,12 +17,9 @@ class SimulatedAllocator final : public DeviceAllocator {
   bool accountingOnly() const override { return true; }
 
   Result<Block> allocate(std::uint64_t bytes, const AllocationOptions& options) override {
-    if (bytes == 0) {
-      return makeError(ErrorCode::kInvalidArgument, "cannot allocate 0 bytes: expected >= 1");
-    }
-    if (options.pinned) {
-      return makeError(ErrorCode::kInvalidArgument,
-                       "pinned applies to cpu memory only; a simulated device cannot pin");
+    if (Status valid = checkAllocationRequest(bytes, options, "a simulated device cannot pin");
+        !valid.ok()) {
+      return valid.error();
     }
     // Reserve with compare-and-swap so that concurrent callers never overshoot the capacity.
     std::uint64_t live = liveBytes_.load(std::memory_order_relaxed);

@@ -9,28 +9,13 @@
 #include <random>
 #include <thread>
 
+#include "common/testing/temp_dir.h"
+
 namespace deviceops::store {
 namespace {
 
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "sqlite_test.XXXXXX").string();
-    root_ = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(root_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  fs::path path(const std::string& name) const { return root_ / name; }
-
- private:
-  fs::path root_;
-};
+using deviceops::testing::TempDir;
 
 std::unique_ptr<SqliteDatabase> openOrDie(const fs::path& path) {
   Result<std::unique_ptr<SqliteDatabase>> database = SqliteDatabase::open(path);

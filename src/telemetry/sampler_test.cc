@@ -29,12 +29,12 @@ class SamplerTest : public ::testing::Test {
     inventory_ =
         std::make_unique<devices::Inventory>(std::move(backends), devices::InventoryOptions{});
     inventory_->start();
-    auto ledger = memory::openSqliteLedgerStore(directory_.path());
+    auto ledger = memory::openSqliteLedgerStore(directory_.root());
     ASSERT_TRUE(ledger.ok());
     memory_ = std::make_unique<memory::MemoryService>(*inventory_, std::move(ledger.value()),
                                                       memory::MemoryOptions{});
     ASSERT_TRUE(memory_->start().ok());
-    auto store = openSqliteTelemetryStore(directory_.path() / "telemetry.db");
+    auto store = openSqliteTelemetryStore(directory_.root() / "telemetry.db");
     ASSERT_TRUE(store.ok());
     store_ = std::move(store.value());
     writer_ = std::make_unique<TelemetryWriter>(*store_, WriterOptions{});

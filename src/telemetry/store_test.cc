@@ -24,7 +24,7 @@ class SqliteBackend {
     if (!database.ok()) return database.error();
     return (*database)->exec(sql);
   }
-  std::filesystem::path path() const { return directory_.path() / "telemetry.db"; }
+  std::filesystem::path path() const { return directory_.root() / "telemetry.db"; }
 
  private:
   testing::TempDir directory_;

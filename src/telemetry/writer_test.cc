@@ -61,7 +61,7 @@ TEST(WriterTest, PostgresRestartInTheMiddleOfSamplingLosesNothing) {
   testing::TempDir directory;
   WriterOptions options;
   options.memoryItems = 40;  // small, so that the outage also goes through the spill file
-  options.spillFile = directory.path() / "spill.jsonl";
+  options.spillFile = directory.root() / "spill.jsonl";
   options.initialBackoff = 50ms;
   options.maxBackoff = 400ms;
   TelemetryWriter writer(**store, options);
@@ -102,11 +102,11 @@ TEST(WriterTest, StopSpillsWhatTheStoreRefusedAndTheNextStartWritesIt) {
   ASSERT_NE(server, nullptr);
   testing::TempDir directory;
   WriterOptions options;
-  options.spillFile = directory.path() / "spill.jsonl";
+  options.spillFile = directory.root() / "spill.jsonl";
   options.initialBackoff = 20ms;
   {
     // Nothing listens on this socket directory: every write fails with kUnavailable.
-    auto down = openPostgresTelemetryStore("host=" + directory.path().string() + " port=1");
+    auto down = openPostgresTelemetryStore("host=" + directory.root().string() + " port=1");
     ASSERT_TRUE(down.ok()) << down.error().message;
     TelemetryWriter writer(**down, options);
     writer.start();
@@ -138,7 +138,7 @@ TEST(WriterTest, StopSpillsWhatTheStoreRefusedAndTheNextStartWritesIt) {
 
 TEST(WriterTest, ItemsBeyondTheBoundAreCountedLost) {
   testing::TempDir directory;
-  auto down = openPostgresTelemetryStore("host=" + directory.path().string() + " port=1");
+  auto down = openPostgresTelemetryStore("host=" + directory.root().string() + " port=1");
   ASSERT_TRUE(down.ok());
   WriterOptions options;
   options.memoryItems = 10;  // no spill file: memory is the bound
@@ -153,7 +153,7 @@ TEST(WriterTest, ItemsBeyondTheBoundAreCountedLost) {
 
 TEST(WriterTest, SqliteStoreWritesEverythingPushed) {
   testing::TempDir directory;
-  auto store = openSqliteTelemetryStore(directory.path() / "telemetry.db");
+  auto store = openSqliteTelemetryStore(directory.root() / "telemetry.db");
   ASSERT_TRUE(store.ok()) << store.error().message;
   WriterOptions options;
   options.batchItems = 16;

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "common/testing/temp_dir.h"
 #include "store/testing/postgres_server.h"
 #include "telemetry/store.h"
 
@@ -34,21 +35,7 @@ inline std::string uniqueName(const std::string& prefix) {
 }
 
 // A temporary directory removed at destruction.
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/deviceops-telemetry-XXXXXX";
-    path_ = ::mkdtemp(pattern);
-  }
-  ~TempDir() {
-    std::error_code error;
-    std::filesystem::remove_all(path_, error);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using TempDir = deviceops::testing::TempDir;
 
 // A sample with the metrics the statistics use; everything else default.
 inline DeviceSample makeSample(const std::string& node, const std::string& device,
