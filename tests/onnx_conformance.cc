@@ -218,6 +218,7 @@ void relabelBfloat16(std::vector<WireTensor>& tensors,
 }
 
 ConformanceResult runDataSet(TestDaemon& daemon, const std::string& model,
+                             const std::map<std::string, std::string>& declared,
                              const std::filesystem::path& dataSet) {
   std::vector<WireTensor> inputs;
   std::vector<WireTensor> outputs;
@@ -236,47 +237,42 @@ ConformanceResult runDataSet(TestDaemon& daemon, const std::string& model,
     if (!tensor) return fail("input", reason);
     outputs.push_back(std::move(*tensor));
   }
-  const auto declared = declaredTypes(daemon, model);
   relabelBfloat16(inputs, declared);
   relabelBfloat16(outputs, declared);
-  json header = {{"parameters", {{"binary_data_output", true}}},
-                 {"inputs", json::array()},
-                 {"outputs", json::array()}};
-  std::string binary;
+  // The request and the reply go through the project's client-side codec (as the CLI's).
+  std::vector<inference::Tensor> tensors;
   for (const WireTensor& input : inputs) {
-    header["inputs"].push_back({{"name", input.name},
-                                {"datatype", input.datatype},
-                                {"shape", input.shape},
-                                {"parameters", {{"binary_data_size", input.bytes.size()}}}});
-    binary += input.bytes;
+    Result<inference::Tensor> tensor =
+        inference::tensorFromBinary("input", input.name, *inference::parseDataType(input.datatype),
+                                    input.shape, input.bytes);
+    if (!tensor.ok()) return fail("input", tensor.error().message);
+    tensors.push_back(std::move(*tensor));
   }
-  for (const WireTensor& output : outputs) {
-    header["outputs"].push_back({{"name", output.name}, {"parameters", {{"binary_data", true}}}});
-  }
-  const std::string headerText = header.dump();
+  std::vector<std::string> outputNames;
+  for (const WireTensor& output : outputs) outputNames.push_back(output.name);
+  const inference::EncodedBody request =
+      inference::encodeV2InferRequest(tensors, outputNames, true, true);
   const RawResponse response = daemon.request(
-      "POST", "/v2/models/" + model + "/infer", headerText + binary,
+      "POST", "/v2/models/" + model + "/infer", request.body,
       {{"Content-Type", "application/octet-stream"},
-       {"Inference-Header-Content-Length", std::to_string(headerText.size())}});
+       {"Inference-Header-Content-Length", std::to_string(request.jsonLength.value_or(0))}});
   if (response.status != 200) {
     return fail("infer", fmt::format("HTTP {}: {}", response.status, response.body.substr(0, 300)));
   }
-  std::size_t jsonLength = response.body.size();
+  std::optional<std::string_view> headerLength;
   if (auto it = response.headers.find("inference-header-content-length");
       it != response.headers.end()) {
-    jsonLength = std::stoul(it->second);
+    headerLength = it->second;
   }
-  const json reply = json::parse(response.body.substr(0, jsonLength), nullptr, false);
-  if (reply.is_discarded() || !reply.contains("outputs")) return fail("infer", "unparsable reply");
-  std::size_t offset = jsonLength;
+  Result<inference::V2InferResponse> reply =
+      inference::decodeV2InferResponse(response.body, headerLength);
+  if (!reply.ok()) return fail("infer", "unparsable reply: " + reply.error().message);
   std::map<std::string, std::tuple<std::string, std::vector<std::int64_t>, std::string>> got;
-  for (const json& output : reply["outputs"]) {
-    const std::size_t size = output.value("parameters", json::object()).value("binary_data_size", 0ul);
-    if (offset + size > response.body.size()) return fail("infer", "binary outputs truncated");
-    got[output.value("name", "")] = {output.value("datatype", ""),
-                                     output.value("shape", std::vector<std::int64_t>{}),
-                                     response.body.substr(offset, size)};
-    offset += size;
+  for (const inference::Tensor& output : reply->outputs) {
+    std::string bytes;
+    inference::appendBinary(output, bytes);
+    got[output.name] = {std::string(inference::dataTypeName(output.type)), output.shape,
+                        std::move(bytes)};
   }
   for (const WireTensor& expected : outputs) {
     auto it = got.find(expected.name);
@@ -301,11 +297,12 @@ ConformanceResult runConformanceCase(TestDaemon& daemon, const std::filesystem::
   }
   const json model = json::parse(loaded.body, nullptr, false);
   const std::string id = model.is_object() ? model.value("id", name) : name;
+  const auto declared = declaredTypes(daemon, name);
   ConformanceResult result{true, "", ""};
   for (int set = 0; result.passed; ++set) {
     const auto dataSet = caseDir / fmt::format("test_data_set_{}", set);
     if (!std::filesystem::exists(dataSet)) break;
-    result = runDataSet(daemon, name, dataSet);
+    result = runDataSet(daemon, name, declared, dataSet);
   }
   daemon.request("DELETE", "/api/inference/model/" + id);
   return result;
