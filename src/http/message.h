@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -36,12 +37,26 @@ struct Request {
   const std::string& pathParam(const std::string& name) const;  // precondition: it exists
 };
 
+// A response body produced over time, e.g. Server-Sent Events. The server writes the status and
+// headers (chunked transfer encoding, connection closed at the end), then calls next() on a
+// worker thread and writes each piece as it comes, until next() returns nullopt, the client
+// goes away or the server shuts down. next() is called from one thread at a time; the object is
+// destroyed when the response ends, which is how it learns that the client left.
+class ResponseStream {
+ public:
+  virtual ~ResponseStream() = default;
+  // Waits at most `wait` for more bytes. "" when nothing came in time (the server checks the
+  // connection and calls again); nullopt at the end of the stream.
+  virtual std::optional<std::string> next(std::chrono::milliseconds wait) = 0;
+};
+
 struct Response {
   int status = 200;
   std::string contentType = "application/json";
   std::string body;
   std::filesystem::path bodyFile;  // set instead of body for routes with bodyToFile
   std::vector<std::pair<std::string, std::string>> headers;
+  std::shared_ptr<ResponseStream> stream;  // set instead of body for streamed responses
 };
 
 Response jsonResponse(int status, const nlohmann::json& body);

@@ -460,6 +460,10 @@ class HttpServer::Impl {
   awaitable<bool> writeResponse(Connection& connection, Response response, unsigned version,
                                 bool keepAlive, bool head, const std::string& remote,
                                 SteadyClock::time_point started, const Request& request) {
+    if (response.stream && !head) {
+      co_await writeStream(connection, std::move(response), version, remote, started, request);
+      co_return false;  // a streamed response ends the connection
+    }
     bhttp::response<bhttp::string_body> message{static_cast<bhttp::status>(response.status),
                                                 version};
     message.set(bhttp::field::server, "deviceops");
@@ -476,6 +480,64 @@ class HttpServer::Impl {
     logAccess(remote, request.method, request.target, response.status, bytes, started,
               request.principal);
     co_return !ec;
+  }
+
+  // Chunked transfer of a ResponseStream; returns when it ends, the client leaves or the server
+  // stops. Each next() runs on a worker so that waiting never blocks an I/O thread.
+  awaitable<void> writeStream(Connection& connection, Response response, unsigned version,
+                              const std::string& remote, SteadyClock::time_point started,
+                              const Request& request) {
+    static constexpr std::chrono::milliseconds kPoll{500};
+    bhttp::response<bhttp::empty_body> message{static_cast<bhttp::status>(response.status),
+                                               version};
+    message.set(bhttp::field::server, "deviceops");
+    message.set(bhttp::field::content_type, response.contentType);
+    message.set(bhttp::field::cache_control, "no-cache");
+    for (const auto& [name, value] : response.headers) message.set(name, value);
+    message.keep_alive(false);
+    message.chunked(true);
+    bhttp::response_serializer<bhttp::empty_body> serializer(message);
+    boost::system::error_code ec;
+    connection.expiresAfter(options_.writeTimeout);
+    co_await bhttp::async_write_header(connection.socket, serializer,
+                                       asio::redirect_error(use_awaitable, ec));
+    std::size_t bytes = 0;
+    std::shared_ptr<ResponseStream> stream = std::move(response.stream);
+    while (!ec && !stopping_) {
+      connection.expiresAfter(options_.writeTimeout + kPoll);
+      std::optional<std::string> piece =
+          co_await asio::co_spawn(workers_.get_executor(), pollStream(stream, kPoll), use_awaitable);
+      if (!piece) break;
+      if (piece->empty()) {
+        if (clientGone(connection)) break;
+        continue;
+      }
+      bytes += piece->size();
+      connection.expiresAfter(options_.writeTimeout);
+      co_await asio::async_write(connection.socket, bhttp::make_chunk(asio::buffer(*piece)),
+                                 asio::redirect_error(use_awaitable, ec));
+    }
+    if (!ec) {
+      connection.expiresAfter(options_.writeTimeout);
+      co_await asio::async_write(connection.socket, bhttp::make_chunk_last(),
+                                 asio::redirect_error(use_awaitable, ec));
+    }
+    logAccess(remote, request.method, request.target, response.status, bytes, started,
+              request.principal);
+  }
+
+  static awaitable<std::optional<std::string>> pollStream(std::shared_ptr<ResponseStream> stream,
+                                                         std::chrono::milliseconds wait) {
+    co_return stream->next(wait);
+  }
+
+  // Whether the peer closed its side (readable with nothing to read) or the socket failed.
+  static bool clientGone(Connection& connection) {
+    if (!connection.socket.is_open()) return true;
+    char byte = 0;
+    const ssize_t peeked =
+        ::recv(connection.socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return peeked == 0 || (peeked < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
   }
 
   awaitable<void> writeError(Connection& connection, ErrorCode code, std::string message,

@@ -59,6 +59,29 @@ std::string post(const std::string& path, const std::string& body,
          "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
+// Yields "data: 1\n\n" ... "data: <to>\n\n", with an empty poll between pieces, then ends;
+// to < 0: never ends. Sets `destroyed` when the server lets go of it.
+class CountingStream final : public ResponseStream {
+ public:
+  CountingStream(int to, std::shared_ptr<std::atomic<bool>> destroyed)
+      : to_(to), destroyed_(std::move(destroyed)) {}
+  ~CountingStream() override { destroyed_->store(true); }
+  std::optional<std::string> next(std::chrono::milliseconds wait) override {
+    if (to_ >= 0 && sent_ >= to_) return std::nullopt;
+    if (idle_ = !idle_; idle_) {
+      std::this_thread::sleep_for(std::min(wait, std::chrono::milliseconds(20)));
+      return std::string();
+    }
+    return "data: " + std::to_string(++sent_) + "\n\n";
+  }
+
+ private:
+  int to_;
+  int sent_ = 0;
+  bool idle_ = false;
+  std::shared_ptr<std::atomic<bool>> destroyed_;
+};
+
 class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -86,6 +109,13 @@ class ServerTest : public ::testing::Test {
       slowCancelled_.set_value(request.cancelled->load());
       return textResponse(200, "text/plain", "done");
     });
+    router_.add("GET", "/count", [this](Request& request) {
+      Response response;
+      response.contentType = "text/event-stream";
+      response.stream = std::make_shared<CountingStream>(
+          std::stoi(request.queryParam("to").value_or("3")), streamDestroyed_);
+      return response;
+    });
     ServerOptions options;
     options.port = 0;
     options.maxBodyBytes = 1024;
@@ -112,6 +142,7 @@ class ServerTest : public ::testing::Test {
   std::thread thread_;
   std::filesystem::path seenBodyFile_;
   std::promise<bool> slowCancelled_;
+  std::shared_ptr<std::atomic<bool>> streamDestroyed_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 constexpr const char* kAuth = "Authorization: Bearer good\r\n";
@@ -169,6 +200,40 @@ TEST_F(ServerTest, ConnectedClientIsNotCancelled) {
   ASSERT_EQ(cancelled.wait_for(8s), std::future_status::ready);
   EXPECT_FALSE(cancelled.get());
   client.join();
+}
+
+TEST_F(ServerTest, StreamedResponseIsSentInChunksAndEnds) {
+  const std::string reply = exchange(
+      server_->boundPort(), "GET /count?to=3 HTTP/1.1\r\nHost: x\r\n" + std::string(kAuth) + "\r\n");
+  EXPECT_NE(reply.find("200 OK"), std::string::npos) << reply;
+  EXPECT_NE(reply.find("Transfer-Encoding: chunked"), std::string::npos) << reply;
+  EXPECT_NE(reply.find("Content-Type: text/event-stream"), std::string::npos) << reply;
+  const auto one = reply.find("data: 1"), three = reply.find("data: 3");
+  ASSERT_NE(one, std::string::npos) << reply;
+  ASSERT_NE(three, std::string::npos) << reply;
+  EXPECT_LT(one, three);
+  EXPECT_EQ(reply.find("data: 4"), std::string::npos);
+  EXPECT_NE(reply.find("\r\n0\r\n\r\n"), std::string::npos) << "no last chunk: " << reply;
+  EXPECT_TRUE(streamDestroyed_->load());
+}
+
+TEST_F(ServerTest, EndlessStreamEndsWhenTheClientLeaves) {
+  exchange(server_->boundPort(),
+           "GET /count?to=-1 HTTP/1.1\r\nHost: x\r\n" + std::string(kAuth) + "\r\n",
+           /*closeAfterSend=*/true);
+  const auto until = std::chrono::steady_clock::now() + 5s;
+  while (!streamDestroyed_->load() && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(streamDestroyed_->load()) << "the server kept streaming to a closed connection";
+}
+
+TEST_F(ServerTest, StreamNeedsAuthentication) {
+  const std::string reply =
+      exchange(server_->boundPort(),
+               "GET /count?to=3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(reply.find("401"), std::string::npos) << reply;
+  EXPECT_EQ(reply.find("data: 1"), std::string::npos);
 }
 
 }  // namespace
