@@ -16,6 +16,7 @@ PACKAGES=(
   python3 python3-yaml curl
   clang-14 libclang-rt-14-dev
   python3-numpy python3-onnx python3-torch libonnx-testdata libonnx-dev
+  libtorch-dev dataset-fashion-mnist
   postgresql libpq-dev libpqxx-dev
 )
 
