@@ -193,6 +193,7 @@ void registerAllRoutes(http::Router& router, AppContext& context) {
   registerInferenceRoutes(router, context);
   registerTelemetryRoutes(router, context);
   registerMetricsRoutes(router, context);
+  registerTrainingRoutes(router, context);
 }
 
 }  // namespace deviceops::api

@@ -24,20 +24,6 @@ std::string bodySnippet(std::string_view body) {
   return truncateToWidth(line, kMaxQuotedBodyChars);
 }
 
-Error errorFromAnswer(const HttpResponse& response) {
-  nlohmann::json details = {{"httpStatus", response.status}};
-  const auto body = nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
-  const nlohmann::json& error = memberAt(body, "error");
-  if (error.is_object() && !stringAt(error, "message").empty()) {
-    details["code"] = stringAt(error, "code");
-    details["details"] = memberAt(error, "details");
-    return makeError(ErrorCode::kInternal, stringAt(error, "message"), std::move(details));
-  }
-  std::string message =
-      response.body.empty() ? "the answer has no error body" : bodySnippet(response.body);
-  return makeError(ErrorCode::kInternal, std::move(message), std::move(details));
-}
-
 int showVersion(CliSession& session, const std::string& cliVersion) {
   if (!session.jsonOutput()) session.out() << "deviceops " << cliVersion << "\n";
   auto version = session.getJson("/api/version");
@@ -56,6 +42,23 @@ int showVersion(CliSession& session, const std::string& cliVersion) {
 
 }  // namespace
 
+Error answerError(const HttpResponse& response) {
+  nlohmann::json details = {{"httpStatus", response.status}};
+  const auto body = nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+  const nlohmann::json& error = memberAt(body, "error");
+  if (error.is_object() && !stringAt(error, "message").empty()) {
+    details["code"] = stringAt(error, "code");
+    details["details"] = memberAt(error, "details");
+    return makeError(ErrorCode::kInternal, stringAt(error, "message"), std::move(details));
+  }
+  if (error.is_string() && !error.get<std::string>().empty()) {  // Triton's {"error": "..."}
+    return makeError(ErrorCode::kInternal, error.get<std::string>(), std::move(details));
+  }
+  std::string message =
+      response.body.empty() ? "the answer has no error body" : bodySnippet(response.body);
+  return makeError(ErrorCode::kInternal, std::move(message), std::move(details));
+}
+
 Result<nlohmann::json> CliSession::getJson(std::string_view target) {
   return sendJson("GET", target, nullptr);
 }
@@ -68,7 +71,7 @@ Result<nlohmann::json> CliSession::sendJson(std::string_view method, std::string
           : client_.request(method, target,
                             requestBody.is_null() ? std::string() : requestBody.dump());
   if (!response) return response.error();
-  if (response->status < 200 || response->status >= 300) return errorFromAnswer(*response);
+  if (response->status < 200 || response->status >= 300) return answerError(*response);
   auto body = nlohmann::json::parse(response->body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) {
     return makeError(ErrorCode::kInternal, fmt::format("the answer to {} {} is not JSON: {}",
@@ -211,6 +214,7 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err,
   addMemoryCommands(app, action);
   addModelCommands(app, action);
   addTelemetryCommands(app, action);
+  addTrainingCommands(app, action);
 
   try {
     app.parse(argc, argv);

@@ -60,12 +60,17 @@ class CliSession {
 // The command chosen on the command line; returns the exit status.
 using CommandAction = std::function<int(CliSession&)>;
 
+// The Error for a non-2xx answer: our {"error": {code, message, details}} or Triton's
+// {"error": "message"}; details hold "httpStatus" (and "code", "details" when present).
+Error answerError(const HttpResponse& response);
+
 // Command groups, one function each.
 void addVersionCommand(CLI::App& app, CommandAction& action, std::string cliVersion);
 void addDeviceCommands(CLI::App& app, CommandAction& action);  // devices, device, health
 void addMemoryCommands(CLI::App& app, CommandAction& action);  // mem alloc|free|status|list
 void addModelCommands(CLI::App& app, CommandAction& action);   // models load|unload|list|show, infer
 void addTelemetryCommands(CLI::App& app, CommandAction& action);  // stats, events, available
+void addTrainingCommands(CLI::App& app, CommandAction& action);   // train ...
 
 // Reading server JSON defensively: a missing key, a null or a value of another type gives the
 // empty result, never an exception.

@@ -22,25 +22,6 @@ using Json = nlohmann::json;
 using Entries = std::vector<std::pair<std::string, std::string>>;
 namespace fs = std::filesystem;
 
-// An error answer of either shape: ours {"error": {code, message}} or Triton's {"error": "..."}.
-Error answerError(const HttpResponse& response) {
-  Json details = {{"httpStatus", response.status}};
-  const Json body = Json::parse(response.body, nullptr, /*allow_exceptions=*/false);
-  const Json& error = memberAt(body, "error");
-  std::string message;
-  if (error.is_string()) {
-    message = error.get<std::string>();
-  } else if (error.is_object()) {
-    message = stringAt(error, "message");
-    details["code"] = stringAt(error, "code");
-  }
-  if (message.empty()) {
-    message = response.body.empty() ? "the answer has no error body"
-                                    : response.body.substr(0, response.body.find('\n')).substr(0, 200);
-  }
-  return makeError(ErrorCode::kInternal, std::move(message), std::move(details));
-}
-
 std::string shapeText(const Json& shape) {
   if (!shape.is_array()) return "";
   std::string text = "[";

@@ -284,6 +284,30 @@ Status readInference(const toml::table& table, std::string_view origin,
   return Status::success();
 }
 
+Status readTraining(const toml::table& table, std::string_view origin, TrainingConfig& training) {
+  TableReader reader(table, "training.", origin);
+  std::string trainerPath = training.trainerPath.string();
+  std::int64_t maxConcurrentJobs = training.maxConcurrentJobs;
+  reader.read("enabled", training.enabled);
+  reader.read("trainerPath", trainerPath);
+  reader.readBytes("maxDatasetBytes", training.maxDatasetBytes);
+  reader.readBytes("maxModuleBytes", training.maxModuleBytes);
+  reader.read("maxConcurrentJobs", maxConcurrentJobs);
+  reader.read("queueWhenFull", training.queueWhenFull);
+  reader.read("autoResume", training.autoResume);
+  reader.readDuration("stopGraceSeconds", training.stopGrace);
+  if (Status status = reader.finish(); !status.ok()) return status;
+  if (maxConcurrentJobs < 1 || maxConcurrentJobs > 256) {
+    return invalid(origin, "training.maxConcurrentJobs must be 1..256");
+  }
+  if (!trainerPath.empty() && trainerPath.front() != '/') {
+    return invalid(origin, "training.trainerPath must be an absolute path");
+  }
+  training.trainerPath = trainerPath;
+  training.maxConcurrentJobs = static_cast<int>(maxConcurrentJobs);
+  return Status::success();
+}
+
 Status readMemory(const toml::table& table, std::string_view origin, MemoryConfig& memory) {
   TableReader reader(table, "memory.", origin);
   reader.read("budgetFraction", memory.budgetFraction);
@@ -452,6 +476,7 @@ Result<Config> parseConfig(std::string_view tomlText, std::string_view origin, C
   const toml::table* memory = reader.subtable("memory");
   const toml::table* inference = reader.subtable("inference");
   const toml::table* telemetry = reader.subtable("telemetry");
+  const toml::table* training = reader.subtable("training");
   if (Status status = reader.finish(); !status.ok()) return status.error();
   if (!dataDir.empty()) config.dataDir = dataDir;
   if (server != nullptr) {
@@ -494,6 +519,11 @@ Result<Config> parseConfig(std::string_view tomlText, std::string_view origin, C
   }
   if (telemetry != nullptr) {
     if (Status status = readTelemetry(*telemetry, origin, config); !status.ok()) {
+      return status.error();
+    }
+  }
+  if (training != nullptr) {
+    if (Status status = readTraining(*training, origin, config.training); !status.ok()) {
       return status.error();
     }
   }

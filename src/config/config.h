@@ -87,6 +87,18 @@ struct TelemetryConfig {
   std::filesystem::path spillFile;              // empty: <dataDir>/telemetry-spill.jsonl
 };
 
+// [training]: datasets, training jobs and their trainer processes (issue 6, docs/TRAINING.md).
+struct TrainingConfig {
+  bool enabled = true;
+  std::filesystem::path trainerPath;          // empty: deviceops-trainer next to deviceopsd
+  std::uint64_t maxDatasetBytes = 4ull << 30;
+  std::uint64_t maxModuleBytes = 1ull << 30;  // TorchScript uploads
+  int maxConcurrentJobs = 1;                  // trainer attempts running at once
+  bool queueWhenFull = true;                  // false: refuse a job whose memory does not fit now
+  bool autoResume = false;                    // resume interrupted jobs at start-up
+  std::chrono::seconds stopGrace{30};         // SIGTERM (checkpoint) -> SIGKILL
+};
+
 struct Config {
   ServerConfig server;
   LogConfig log;
@@ -98,6 +110,7 @@ struct Config {
   MemoryConfig memory;
   InferenceConfig inference;
   TelemetryConfig telemetry;
+  TrainingConfig training;
 
   // Whether requests must carry a bearer token, given the address actually bound.
   bool authRequired() const;

@@ -23,6 +23,8 @@
 #include "inference/registry.h"
 #include "memory/memory_service.h"
 #include "telemetry/telemetry_service.h"
+#include "training/dataset_catalog.h"
+#include "training/job_manager.h"
 
 namespace {
 
@@ -243,6 +245,38 @@ int run(config::Config config, const sigset_t& signals) {
     context.models = models.get();
     context.metricsWriters.push_back([&models](std::string& out) { models->writeMetrics(out); });
   }
+  // Training: datasets and jobs; each job attempt runs deviceops-trainer child processes.
+  std::unique_ptr<training::DatasetCatalog> datasets;
+  std::unique_ptr<training::JobManager> jobs;
+  if (config.training.enabled) {
+    auto catalog = training::DatasetCatalog::open(config.dataDir);
+    if (!catalog.ok()) {
+      spdlog::error("training datasets: {}", catalog.error().message);
+      return 1;
+    }
+    datasets = std::move(catalog.value());
+    training::TrainingOptions options;
+    options.dataDir = config.dataDir;
+    options.trainerExecutable = config.training.trainerPath.empty()
+                                    ? std::filesystem::read_symlink("/proc/self/exe", error)
+                                              .parent_path() / "deviceops-trainer"
+                                    : config.training.trainerPath;
+    options.maxConcurrentJobs = config.training.maxConcurrentJobs;
+    options.queueWhenFull = config.training.queueWhenFull;
+    options.autoResume = config.training.autoResume;
+    options.stopGrace = config.training.stopGrace;
+    auto manager = training::JobManager::open(options, *datasets, inventory, &memoryService,
+                                              *context.events);
+    if (!manager.ok()) {
+      spdlog::error("training jobs: {}", manager.error().message);
+      return 1;
+    }
+    jobs = std::move(manager.value());
+    context.datasets = datasets.get();
+    context.training = jobs.get();
+    spdlog::info("training: trainer {}, {} job(s) at a time", options.trainerExecutable.string(),
+                 options.maxConcurrentJobs);
+  }
   http::Router router;
   api::registerAllRoutes(router, context);
   http::HttpServer server(serverOptions(config), router, api::makeAuthorizer(config));
@@ -273,6 +307,7 @@ int run(config::Config config, const sigset_t& signals) {
     server.shutdown();
   });
   server.wait();
+  if (jobs) jobs->stop();  // trainers checkpoint; their jobs become interrupted (resumable)
   if (telemetryService) telemetryService->sampler().stop();
   if (models) {
     models->stop();  // unloads every model; persisted ones load again at the next start
