@@ -469,5 +469,29 @@ if [ "${SKIP_INFERENCE:-0}" != 1 ] && [ -x "$BUILD/bench/inference_bench" ]; the
   done
 fi
 
+# 6. Training (issue 6): a bare libtorch loop vs deviceops-trainer vs the same model in PyTorch
+# (Debian python3-torch), Fashion-MNIST MLP, 1 and 2 threads, median of 3 runs each.
+# Knobs: TRAINING_EPOCHS=5 TRAINING_REPEATS=3 TRAINING_THREADS=1,2; SKIP_TRAINING=1 skips it.
+if [ "${SKIP_TRAINING:-0}" != 1 ] && [ -x "$BUILD/bench/training_bench" ]; then
+  TRAINING_DATA="$BUILD/test-models"
+  if [ ! -s "$TRAINING_DATA/fashion_train_features.npy" ]; then
+    TRAINING_DATA="$RESULTS/training/data"
+    /usr/bin/python3 "$(dirname "$0")/../tests/models/make_datasets.py" "$TRAINING_DATA"
+  fi
+fi
+if [ "${SKIP_TRAINING:-0}" != 1 ] && [ -x "$BUILD/bench/training_bench" ] &&
+   [ ! -s "$TRAINING_DATA/fashion_train_features.npy" ]; then
+  say ""
+  say "## Training: skipped (no Fashion-MNIST: apt-get install dataset-fashion-mnist)"
+elif [ "${SKIP_TRAINING:-0}" != 1 ] && [ -x "$BUILD/bench/training_bench" ]; then
+  echo "bench: training (bare libtorch, deviceops-trainer, PyTorch)" >&2
+  say ""
+  say "## Training: samples/s, bare libtorch loop vs deviceops-trainer vs PyTorch (Python)"
+  say ""
+  "$BUILD/bench/training_bench" --data "$TRAINING_DATA" --work "$RESULTS/training" \
+    --epochs "${TRAINING_EPOCHS:-5}" --repeats "${TRAINING_REPEATS:-3}" \
+    --threads "${TRAINING_THREADS:-1,2}" | tee -a "$RESULTS/summary.md"
+fi
+
 say "- Load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 say "- Raw outputs: $RESULTS"

@@ -122,6 +122,11 @@ TEST_F(JobManagerTest, CompletedJobHasItsHistoryAndReleasesItsReservation) {
   EXPECT_EQ(job.exitCode, 0);
   EXPECT_EQ(job.spec.model.inputs, 2);
   EXPECT_EQ(job.spec.model.outputs, 2);
+  Result<std::vector<std::string>> log = jobs_->logs(id, 0, 10);
+  ASSERT_TRUE(log.ok());
+  ASSERT_FALSE(log->empty());
+  EXPECT_EQ(log->front(), "fake trainer rank 0 mode complete resume 0 omp passive")
+      << "trainers get OMP_WAIT_POLICY=passive unless the environment sets a policy";
   memory::AllocationFilter filter;
   filter.kind = memory::AllocationKind::kTraining;
   auto records = memory_->list(filter);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
@@ -17,8 +18,8 @@ namespace deviceops::training {
 namespace {
 
 // After fork, before exec: only async-signal-safe calls.
-[[noreturn]] void execChild(const char* path, char* const argv[], int logFd, int nullFd,
-                            int progressFd, pid_t parent) {
+[[noreturn]] void execChild(const char* path, char* const argv[], char* const envp[], int logFd,
+                            int nullFd, int progressFd, pid_t parent) {
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (::getppid() != parent) ::_exit(126);  // the parent died before prctl
   ::setpgid(0, 0);
@@ -40,7 +41,7 @@ namespace {
   if (::syscall(SYS_close_range, firstToClose, ~0U, 0) != 0) {
     for (int fd = firstToClose; fd < 4096; ++fd) ::close(fd);
   }
-  ::execv(path, argv);
+  ::execve(path, argv, envp);
   const char message[] = "deviceops: cannot execute the trainer\n";
   [[maybe_unused]] const ssize_t ignored = ::write(2, message, sizeof message - 1);
   ::_exit(127);
@@ -63,9 +64,20 @@ Result<pid_t> spawnTrainer(const SpawnRequest& request) {
   std::vector<char*> argv;
   for (std::string& s : strings) argv.push_back(s.data());
   argv.push_back(nullptr);
+  // The environment, plus OMP_WAIT_POLICY=passive unless the operator chose a policy: libtorch's
+  // OpenMP threads otherwise spin while waiting, which costs a 2-thread job 3x on a machine whose
+  // cores other work also uses (docs/BENCHMARKS.md section 6).
+  std::string waitPolicy = "OMP_WAIT_POLICY=passive";
+  std::vector<char*> envp;
+  for (char** entry = environ; *entry != nullptr; ++entry) envp.push_back(*entry);
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr) envp.push_back(waitPolicy.data());
+  envp.push_back(nullptr);
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
-  if (pid == 0) execChild(strings[0].c_str(), argv.data(), logFd, nullFd, request.progressFd, parent);
+  if (pid == 0) {
+    execChild(strings[0].c_str(), argv.data(), envp.data(), logFd, nullFd, request.progressFd,
+              parent);
+  }
   const int forkErrno = errno;
   ::close(logFd);
   if (nullFd >= 0) ::close(nullFd);

@@ -2,7 +2,8 @@
 //
 // spawnTrainer forks and execs `executable` with `arguments`: stdin from /dev/null, stdout and
 // stderr appended to `logFile`, `progressFd` (a pipe's write end, or -1) as fd 3, every other
-// descriptor closed, signals unblocked, its own process group, and PR_SET_PDEATHSIG = SIGTERM so
+// descriptor closed, signals unblocked, its own process group, the daemon's environment with
+// OMP_WAIT_POLICY=passive unless set, and PR_SET_PDEATHSIG = SIGTERM so
 // that a trainer whose daemon died checkpoints and exits. PR_SET_PDEATHSIG fires when the
 // *thread* that forked exits: call it from a thread that outlives the child (the job's monitor).
 #pragma once

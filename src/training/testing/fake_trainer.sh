@@ -28,7 +28,7 @@ checkpoint() {
   sha256sum "$file" | cut -d' ' -f1 > "$file.sha256"
   emit "{\"type\":\"checkpoint\",\"step\":$1,\"epoch\":1,\"file\":\"$file\",\"best\":false}"
 }
-echo "fake trainer rank $rank mode $mode resume $resume"
+echo "fake trainer rank $rank mode $mode resume $resume omp ${OMP_WAIT_POLICY:-unset}"
 if [ "$resume" = 1 ]; then
   emit "{\"type\":\"started\",\"step\":5,\"totalSteps\":10,\"stepsPerEpoch\":5,\"epochs\":2,\"threads\":1,\"resumedFrom\":\"$dir/checkpoints/ckpt-0000000005.pt\"}"
 else
