@@ -51,7 +51,7 @@ class JobManagerTest : public ::testing::Test {
     if (inventory_) inventory_->stop();
   }
 
-  void open(bool autoResume = false, int slots = 1) {
+  void open(bool autoResume = false, int slots = 1, bool queueWhenFull = true) {
     jobs_.reset();
     TrainingOptions options;
     options.dataDir = dir_.root();
@@ -59,6 +59,7 @@ class JobManagerTest : public ::testing::Test {
     options.stopGrace = 5s;
     options.autoResume = autoResume;
     options.maxConcurrentJobs = slots;
+    options.queueWhenFull = queueWhenFull;
     auto opened = JobManager::open(options, *datasets_, *inventory_, memory_.get(), events_);
     ASSERT_TRUE(opened.ok()) << opened.error().message;
     jobs_ = std::move(opened.value());
@@ -213,6 +214,41 @@ TEST_F(JobManagerTest, QueueWaitsForAFreeSlotAndStopsQueuedJobsAtOnce) {
   ASSERT_TRUE(jobs_->stop(first, std::nullopt).ok());
   waitForState(second, JobState::kCompleted);
   EXPECT_EQ(jobs_->get(third)->state, JobState::kStopped) << "a stopped queued job never runs";
+}
+
+TEST_F(JobManagerTest, JobWhoseMemoryDoesNotFitNowWaitsOrIsRefusedAsConfigured) {
+  Result<memory::DeviceMemoryStatus> cpu = memory_->status("cpu0");
+  ASSERT_TRUE(cpu.ok());
+  const std::uint64_t budget = cpu->budgetBytes;
+  open(/*autoResume=*/false, /*slots=*/4, /*queueWhenFull=*/true);
+  JobSpec big = spec("slow");
+  big.memoryBytes = budget / 10 * 6;
+  Result<JobRecord> first = jobs_->submit(big, "t");
+  ASSERT_TRUE(first.ok());
+  waitForState(first->id, JobState::kRunning);
+  JobSpec second = spec("complete");
+  second.memoryBytes = budget / 10 * 6;
+  Result<JobRecord> waiting = jobs_->submit(second, "t");
+  ASSERT_TRUE(waiting.ok());
+  EXPECT_EQ(waiting->state, JobState::kQueued);
+  EXPECT_EQ(waiting->waitingReason.rfind("memory: ", 0), 0u) << waiting->waitingReason;
+  ASSERT_TRUE(jobs_->stop(first->id, std::nullopt).ok());
+  waitForState(waiting->id, JobState::kCompleted);  // started once the first one released
+
+  Result<JobRecord> again = jobs_->submit(big, "t");
+  ASSERT_TRUE(again.ok());
+  waitForState(again->id, JobState::kRunning);
+  open(/*autoResume=*/false, /*slots=*/4, /*queueWhenFull=*/false);  // interrupts `again`
+  ASSERT_TRUE(jobs_->resume(again->id).ok());
+  waitForState(again->id, JobState::kRunning);
+  const std::size_t jobsBefore = jobs_->list().size();
+  Result<JobRecord> refused = jobs_->submit(second, "t");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kConflict);
+  EXPECT_NE(refused.error().message.find("queueWhenFull"), std::string::npos);
+  EXPECT_EQ(jobs_->list().size(), jobsBefore) << "a refused job leaves nothing behind";
+  ASSERT_TRUE(jobs_->stop(again->id, std::nullopt).ok());
+  waitForState(again->id, JobState::kStopped);
 }
 
 TEST_F(JobManagerTest, BadSubmissionsAreRefusedAndChangeNothing) {
