@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check (issues 2-5): builds nothing. Runs the already-built daemon on a machine with NVIDIA
+# GPU check (issues 2-6): builds nothing. Runs the already-built daemon on a machine with NVIDIA
 # GPUs and compares GET /api/device with nvidia-smi, field by field.
 #   scripts/gpu-check.sh [build-dir]        exit 0 = every NVIDIA GPU matches
 set -euo pipefail
@@ -123,4 +123,33 @@ if [ -f "$MODELS/cnn.onnx" ]; then
   echo "inference cnn on cpu: HTTP $code charged $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("chargedBytes"))' "$WORK/load-cpu.json") bytes"
   [ "$code" = 201 ] || inference=1
 fi
-[ "$discovery" -eq 0 ] && [ "$memory" -eq 0 ] && [ "$inference" -eq 0 ]
+# Training (issue 6): the same Fashion-MNIST MLP job on each NVIDIA GPU and on the CPU, same seed.
+# Debian's libtorch has no CUDA: the expected GPU answer is the trainer's clear refusal ("failed",
+# exit code 2, "no CUDA") — with a CUDA libtorch it trains; samples/s and the loss curve of each.
+training=0
+if [ -f "$MODELS/fashion_train_features.npy" ] && [ -n "${ADDR:-}" ]; then
+  for part in features labels; do
+    curl -s -o /dev/null -X POST "http://$ADDR/api/training/data/upload?name=fashion&format=npy&part=$part" \
+      -H 'Content-Type: application/octet-stream' --data-binary @"$MODELS/fashion_train_$part.npy"
+  done
+  gpus=$(python3 -c 'import json,sys; print(" ".join(d["id"] for d in json.load(open(sys.argv[1]))["devices"] if "nvidia" in d["backends"]))' "$WORK/devices.json")
+  for device in $gpus cpu; do
+    job=$(curl -s -X POST "http://$ADDR/api/training/start" -H 'Content-Type: application/json' \
+      -d "{\"dataset\":\"fashion\",\"model\":{\"type\":\"mlp\",\"hidden\":[256,128]},\"epochs\":3,\"batchSize\":128,\"seed\":1,\"devices\":[\"$device\"]}" |
+      python3 -c 'import json,sys; print(json.load(sys.stdin).get("jobId",""))')
+    for _ in $(seq 1 600); do
+      state=$(curl -s "http://$ADDR/api/training/$job" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')
+      case "$state" in completed|failed|stopped|interrupted) break ;; esac
+      sleep 0.5
+    done
+    curl -s "http://$ADDR/api/training/$job" | python3 -c '
+import json, sys
+job = json.load(sys.stdin)
+print("training on", sys.argv[1], job["state"], job.get("error", ""), job.get("trainerDevices"))
+for epoch in job.get("history", []):
+    print("  epoch", epoch["epoch"], "loss %.5f" % epoch["loss"], "val_accuracy %.4f" % epoch.get("val_accuracy", 0),
+          "samples/s %.0f" % epoch.get("samplesPerSecond", 0))' "$device"
+    [ "$device" = cpu ] && [ "$state" != completed ] && training=1
+  done
+fi
+[ "$discovery" -eq 0 ] && [ "$memory" -eq 0 ] && [ "$inference" -eq 0 ] && [ "$training" -eq 0 ]
