@@ -18,11 +18,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-Error ioError(const fs::path& file, const std::string& what) {
-  return makeError(ErrorCode::kUnavailable,
-                   what + " " + file.string() + ": " + std::strerror(errno));
-}
-
 // Step encoded in "ckpt-<digits>.pt"; -1 for any other name.
 std::int64_t stepOf(const fs::path& file) {
   std::string name = file.filename().string();
@@ -49,43 +44,6 @@ Result<std::string> readWhole(const fs::path& file) {
 }
 
 }  // namespace
-
-Status writeFileAtomically(const fs::path& file, std::string_view bytes) {
-  static std::atomic<std::uint64_t> counter{0};
-  fs::path dir = file.parent_path().empty() ? fs::path(".") : file.parent_path();
-  fs::path temp = dir / ("." + file.filename().string() + ".tmp-" + std::to_string(::getpid()) +
-                         "-" + std::to_string(counter++));
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return ioError(temp, "cannot create");
-  std::size_t written = 0;
-  while (written < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      Error error = ioError(temp, "cannot write");
-      ::close(fd);
-      ::unlink(temp.c_str());
-      return error;
-    }
-    written += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    Error error = ioError(temp, "cannot sync");
-    ::unlink(temp.c_str());
-    return error;
-  }
-  if (::rename(temp.c_str(), file.c_str()) != 0) {
-    Error error = ioError(file, "cannot rename to");
-    ::unlink(temp.c_str());
-    return error;
-  }
-  int dirFd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dirFd >= 0) {
-    ::fsync(dirFd);
-    ::close(dirFd);
-  }
-  return Status::success();
-}
 
 fs::path checkpointPath(const fs::path& dir, std::int64_t step) {
   std::string digits = std::to_string(step);

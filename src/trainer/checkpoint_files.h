@@ -10,13 +10,11 @@
 #include <string_view>
 #include <vector>
 
+#include "common/atomic_file.h"
 #include "common/result.h"
 
 namespace deviceops::trainer {
 
-// Writes `bytes` to `file` atomically: a temporary file in the same directory, fsync, rename,
-// fsync of the directory. kUnavailable naming the file on any I/O failure.
-Status writeFileAtomically(const std::filesystem::path& file, std::string_view bytes);
 
 // "<dir>/ckpt-<step:010>.pt".
 std::filesystem::path checkpointPath(const std::filesystem::path& dir, std::int64_t step);

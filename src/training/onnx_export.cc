@@ -1,5 +1,7 @@
 #include "training/onnx_export.h"
 
+#include "common/atomic_file.h"
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -238,50 +240,6 @@ class GraphBuilder {
   const SafeTensorFile& weights_;
   std::string current_ = kInputName;
 };
-
-Error ioError(const std::string& what, const std::filesystem::path& path) {
-  return makeError(ErrorCode::kInternal,
-                   fmt::format("cannot {} {}: {}", what, path.string(), std::strerror(errno)));
-}
-
-// Temporary file in the same directory, fsync, rename, fsync of the directory.
-Status writeFileAtomically(const std::filesystem::path& path, const std::string& bytes) {
-  std::filesystem::path directory = path.parent_path();
-  if (directory.empty()) directory = ".";
-  std::string temporary = (directory / ("." + path.filename().string() + ".XXXXXX")).string();
-  const int fd = ::mkstemp(temporary.data());
-  if (fd < 0) return ioError("create a temporary file for", path);
-  std::size_t written = 0;
-  while (written < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      Error error = ioError("write", temporary);
-      ::close(fd);
-      ::unlink(temporary.c_str());
-      return error;
-    }
-    written += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    Error error = ioError("fsync", temporary);
-    ::close(fd);
-    ::unlink(temporary.c_str());
-    return error;
-  }
-  ::close(fd);
-  if (::rename(temporary.c_str(), path.c_str()) != 0) {
-    Error error = ioError("rename a temporary file to", path);
-    ::unlink(temporary.c_str());
-    return error;
-  }
-  const int directoryFd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (directoryFd < 0) return ioError("open the directory of", path);
-  const int synced = ::fsync(directoryFd);
-  ::close(directoryFd);
-  if (synced != 0) return ioError("fsync the directory of", path);
-  return Status::success();
-}
 
 Result<onnx::ModelProto> buildModel(const ModelSpec& spec, const SafeTensorFile& weights) {
   onnx::ModelProto model;

@@ -37,7 +37,8 @@ namespace deviceops::training {
 // Errors: kInvalidArgument when `spec` is not built-in ("torchscript models cannot be exported
 // ..."), does not validate (validateModelSpec's message), or a tensor is missing, not F32 or has
 // the wrong shape (naming the tensor and the expected shape); kInternal when the ONNX checker
-// refuses the graph (with its message) or the file cannot be written (naming the path).
+// refuses the graph (with its message); kUnavailable when the file cannot be written (naming
+// the path).
 // Thread-safe: no shared state (libonnx's schema registry is read-only after start-up).
 Status exportOnnx(const ModelSpec& spec, const SafeTensorFile& weights,
                   const std::filesystem::path& output);

@@ -403,7 +403,7 @@ TEST(OnnxExportTest, ReportsUnwritableOutput) {
   const fs::path output = temp.path("missing-directory") / "model.onnx";
   Status status = exportOnnx(spec, randomWeights(spec, kSeed), output);
   ASSERT_FALSE(status.ok());
-  EXPECT_EQ(status.error().code, ErrorCode::kInternal);
+  EXPECT_EQ(status.error().code, ErrorCode::kUnavailable);
   EXPECT_THAT(status.error().message, HasSubstr(output.string()));
   EXPECT_FALSE(fs::exists(output));
 }

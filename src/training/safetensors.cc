@@ -1,5 +1,7 @@
 #include "training/safetensors.h"
 
+#include "common/atomic_file.h"
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/mman.h>
@@ -218,17 +220,6 @@ Status ioError(const std::string& what, const std::filesystem::path& path, int e
                    fmt::format("cannot {} {}: {}", what, path.string(), std::strerror(error)));
 }
 
-Status writeAll(int fd, std::string_view bytes, const std::filesystem::path& path) {
-  while (!bytes.empty()) {
-    const ssize_t written = ::write(fd, bytes.data(), bytes.size());
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      return ioError("write", path, errno);
-    }
-    bytes.remove_prefix(static_cast<std::size_t>(written));
-  }
-  return {};
-}
 
 }  // namespace
 
@@ -401,37 +392,12 @@ std::string serializeSafeTensors(const SafeTensorFile& file) {
 }
 
 Status writeSafeTensorsFile(const std::filesystem::path& file, const SafeTensorFile& contents) {
-  const std::filesystem::path directory =
-      file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
-  std::random_device random;
-  const std::filesystem::path temp =
-      directory / fmt::format(".{}.tmp-{:08x}", file.filename().string(), random());
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return ioError("create", temp, errno);
-
-  // Streamed: header, then each tensor's bytes (no second copy of the data in memory).
+  // Streamed from the tensors themselves (no second copy of the data in memory).
   const std::string header = headerJson(contents);
-  Status status = writeAll(fd, lengthPrefix(header.size()), temp);
-  if (status.ok()) status = writeAll(fd, header, temp);
-  for (auto it = contents.tensors.begin(); status.ok() && it != contents.tensors.end(); ++it) {
-    status = writeAll(fd, it->second.data, temp);
-  }
-  if (status.ok() && ::fsync(fd) != 0) status = ioError("fsync", temp, errno);
-  if (::close(fd) != 0 && status.ok()) status = ioError("close", temp, errno);
-  if (status.ok() && ::rename(temp.c_str(), file.c_str()) != 0) {
-    status = ioError("rename to " + file.string(), temp, errno);
-  }
-  if (!status.ok()) {
-    ::unlink(temp.c_str());
-    return status;
-  }
-  const int directoryFd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (directoryFd < 0) return ioError("open directory", directory, errno);
-  const int syncResult = ::fsync(directoryFd);
-  const int syncError = errno;
-  ::close(directoryFd);
-  if (syncResult != 0) return ioError("fsync directory", directory, syncError);
-  return {};
+  const std::string prefix = lengthPrefix(header.size());
+  std::vector<std::string_view> pieces{prefix, header};
+  for (const auto& [name, tensor] : contents.tensors) pieces.emplace_back(tensor.data);
+  return writeFileAtomically(file, pieces);
 }
 
 SafeTensor makeF32Tensor(std::vector<std::int64_t> shape, const std::vector<float>& values) {
