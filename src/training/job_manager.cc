@@ -397,7 +397,10 @@ void JobManager::schedule() {
     transition(job, JobState::kStarting,
                fmt::format("attempt {} on {}", job.attempt, fmt::join(job.deviceIds, ", ")));
     ++active;
-    monitors_.emplace_back([this, id = job.id] { monitor(id); });
+    // Detached: a finished thread must not keep its stack until someone joins it; stop() waits
+    // for runningMonitors_ to reach 0 instead.
+    ++runningMonitors_;
+    std::thread([this, id = job.id] { monitor(id); }).detach();
   }
   if (!queue_.empty()) {
     JobRecord& head = jobs_.at(queue_.front());
@@ -611,24 +614,17 @@ Status JobManager::setExportedModel(const std::string& jobId, const std::string&
 }
 
 void JobManager::stop() {
-  std::vector<std::thread> monitors;
-  {
-    std::lock_guard lock(mutex_);
-    if (stopping_ && monitors_.empty()) return;
-    stopping_ = true;
-    for (auto& [id, live] : live_) {
-      live->shutdown = true;
-      if (!live->stopRequested) {
-        live->stopRequested = true;
-        live->stopGrace = options_.stopGrace;
-      }
+  std::unique_lock lock(mutex_);
+  stopping_ = true;
+  for (auto& [id, live] : live_) {
+    live->shutdown = true;
+    if (!live->stopRequested) {
+      live->stopRequested = true;
+      live->stopGrace = options_.stopGrace;
     }
-    monitors.swap(monitors_);
-    changed_.notify_all();
   }
-  for (std::thread& thread : monitors) {
-    if (thread.joinable()) thread.join();
-  }
+  changed_.notify_all();
+  changed_.wait(lock, [this] { return runningMonitors_ == 0; });
 }
 
 }  // namespace deviceops::training

@@ -143,7 +143,7 @@ class JobManager {
   std::map<std::string, JobRecord> jobs_;
   std::map<std::string, std::shared_ptr<Live>> live_;
   std::deque<std::string> queue_;  // queued job ids in order
-  std::vector<std::thread> monitors_;
+  int runningMonitors_ = 0;  // attempts whose monitor thread has not finished
   bool stopping_ = false;
 };
 

@@ -190,6 +190,14 @@ void JobManager::monitor(std::string jobId) {
 
   // The outcome, from exit statuses first and what rank 0 said second.
   std::lock_guard lock(mutex_);
+  // Last action of this thread, under the lock: stop() may destroy the manager once it is 0.
+  struct Finished {
+    JobManager& manager;
+    ~Finished() {
+      --manager.runningMonitors_;
+      manager.changed_.notify_all();
+    }
+  } finished{*this};
   auto it = jobs_.find(jobId);
   if (it == jobs_.end()) return;
   JobRecord& job = it->second;
@@ -240,7 +248,6 @@ void JobManager::monitor(std::string jobId) {
   }
   job.resumeNext = false;
   schedule();
-  changed_.notify_all();
 }
 
 void JobManager::handleProgressLine(const std::string& jobId, const std::string& line) {
