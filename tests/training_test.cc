@@ -194,8 +194,9 @@ TEST_F(TrainingTest, TrainsFashionMnistFollowsLiveExportsAndServes) {
   // The ledger held the job's reservation and released it when the trainer exited.
   RawResponse allocations = daemon.get("/api/memory/allocations?kind=training");
   ASSERT_EQ(allocations.status, 200);
-  ASSERT_FALSE(allocations.json()["allocations"].empty()) << allocations.body;
-  for (const json& a : allocations.json()["allocations"]) EXPECT_EQ(a.value("state", ""), "released");
+  const json ledger = allocations.json();
+  ASSERT_FALSE(ledger["allocations"].empty()) << allocations.body;
+  for (const json& a : ledger["allocations"]) EXPECT_EQ(a.value("state", ""), "released");
 
   RawResponse logs = daemon.get("/api/training/" + jobId + "/logs?tail=5");
   ASSERT_EQ(logs.status, 200);
