@@ -29,6 +29,7 @@ seed_dirs() {
     http_request_fuzzer) echo fuzz/corpus/http_request ;;
     json_body_fuzzer) echo fuzz/corpus/json_body ;;
     kserve_fuzzer) echo fuzz/corpus/kserve ;;
+    safetensors_fuzzer) echo fuzz/corpus/safetensors ;;
   esac
 }
 
