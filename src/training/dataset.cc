@@ -290,10 +290,52 @@ Result<std::int64_t> checkNpyPart(const std::filesystem::path& file, std::string
 
 namespace internal {
 
+// No overlong forms, surrogates or code points above U+10FFFF.
+bool validUtf8(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    std::size_t length = 0;
+    std::uint32_t codePoint = 0;
+    if (byte < 0x80) {
+      ++i;
+      continue;
+    } else if ((byte & 0xE0) == 0xC0) {
+      length = 2, codePoint = byte & 0x1F;
+    } else if ((byte & 0xF0) == 0xE0) {
+      length = 3, codePoint = byte & 0x0F;
+    } else if ((byte & 0xF8) == 0xF0) {
+      length = 4, codePoint = byte & 0x07;
+    } else {
+      return false;
+    }
+    if (i + length > text.size()) return false;
+    for (std::size_t k = 1; k < length; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xC0) != 0x80) return false;
+      codePoint = codePoint << 6 | (next & 0x3F);
+    }
+    static constexpr std::uint32_t kSmallest[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (codePoint < kSmallest[length] || codePoint > 0x10FFFF ||
+        (codePoint >= 0xD800 && codePoint <= 0xDFFF)) {
+      return false;
+    }
+    i += length;
+  }
+  return true;
+}
+
 Result<DatasetSchema> finishDataset(SafeTensor features, std::vector<std::string> featureNames,
                                     std::string labelName, RawLabels labels,
                                     const DatasetOptions& options,
                                     const std::filesystem::path& output) {
+  // (Header names are checked where the header is read.)
+  for (std::size_t i = 0; i < labels.texts.size(); ++i) {
+    if (!validUtf8(labels.texts[i])) {
+      return invalid(fmt::format("label {} of column \"{}\" is not valid UTF-8", i + 1, labelName),
+                     {{"column", labelName}, {"label", i + 1}});
+    }
+  }
   DatasetSchema schema;
   schema.rows = features.shape.at(0);
   schema.features = features.shape.at(1);

@@ -268,6 +268,11 @@ Result<DatasetSchema> convertCsv(const std::filesystem::path& input, const Datas
   std::unordered_set<std::string> seen;
   for (const Field& field : fields) {
     names.push_back(fieldValue(field));
+    if (!validUtf8(names.back())) {
+      return invalid(fmt::format("row {} (header), column {}: the name is not valid UTF-8",
+                                 headerRow, names.size()),
+                     {{"row", headerRow}, {"columnIndex", names.size()}});
+    }
     if (names.back().empty()) {
       return invalid(fmt::format("row {}: header column {} has no name", headerRow, names.size()),
                      {{"row", headerRow}});
@@ -290,7 +295,9 @@ Result<DatasetSchema> convertCsv(const std::filesystem::path& input, const Datas
     const auto it = std::find(names.begin(), names.end(), options.labelColumn);
     if (it == names.end()) {
       return invalid(fmt::format("the header has no label column \"{}\"; its columns are {}",
-                                 options.labelColumn, nlohmann::json(names).dump()),
+                                 options.labelColumn,
+                                 nlohmann::json(names).dump(-1, ' ', false,
+                                                            nlohmann::json::error_handler_t::replace)),
                      {{"row", headerRow}, {"column", options.labelColumn}});
     }
     labelIndex = static_cast<std::size_t>(it - names.begin());

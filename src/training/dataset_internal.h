@@ -12,6 +12,9 @@
 namespace deviceops::training::internal {
 
 // Labels as read, one per row, before classes are decided.
+// Whether `text` is well-formed UTF-8 (names and labels end up in JSON, which must be UTF-8).
+bool validUtf8(std::string_view text);
+
 struct RawLabels {
   bool allNumeric = true;
   std::vector<double> numbers;     // one per row while allNumeric; each finite in float32 range

@@ -227,6 +227,21 @@ TEST_F(DatasetTest, BadCsvIsRefusedNamingRowAndColumn) {
   }
 }
 
+// Found by fuzz/csv_dataset_fuzzer: names and labels go into JSON answers, which must be UTF-8.
+TEST_F(DatasetTest, NamesAndLabelsMustBeUtf8) {
+  Result<DatasetSchema> badHeader = convertCsvText("a,b\xff,label\n1,2,x\n3,4,y\n");
+  ASSERT_FALSE(badHeader.ok());
+  EXPECT_EQ(badHeader.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(badHeader.error().details.value("row", 0), 1);
+  EXPECT_EQ(badHeader.error().details.value("columnIndex", 0), 2);
+  Result<DatasetSchema> badLabel = convertCsvText("a,b,label\n1,2,x\n3,4,\xc3\x28\n");
+  ASSERT_FALSE(badLabel.ok());
+  EXPECT_EQ(badLabel.error().details.value("label", 0), 2);
+  Result<DatasetSchema> fine = convertCsvText("a,b,label\n1,2,caf\xc3\xa9\n3,4,\xf0\x9f\x91\x95\n");
+  ASSERT_TRUE(fine.ok()) << fine.error().message;
+  EXPECT_EQ(fine->classes.size(), 2u);
+}
+
 TEST_F(DatasetTest, CsvLimitsAndOptions) {
   DatasetOptions options;
   options.maxFeatures = 2;
