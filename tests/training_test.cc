@@ -105,7 +105,8 @@ bool ended(const json& job) {
 }
 
 // Sends a request and returns every byte until the server closes the connection.
-std::string readStream(int port, const std::string& target, std::chrono::seconds timeout = 120s) {
+std::string readStream(int port, const std::string& target, std::chrono::seconds timeout = 120s,
+                       const std::string& extraHeaders = "") {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
@@ -115,7 +116,8 @@ std::string readStream(int port, const std::string& target, std::chrono::seconds
     ::close(fd);
     return "";
   }
-  const std::string request = "GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  const std::string request = "GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" +
+                              extraHeaders + "\r\n";
   (void)::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
   timeval receiveTimeout{static_cast<time_t>(timeout.count()), 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &receiveTimeout, sizeof receiveTimeout);
@@ -173,6 +175,15 @@ TEST_F(TrainingTest, TrainsFashionMnistFollowsLiveExportsAndServes) {
   std::vector<std::string> states;
   for (const json& s : sseEvents(stream, "state")) states.push_back(s.value("state", ""));
   EXPECT_EQ(states.back(), "completed");
+  // Reconnecting with Last-Event-ID replays only what came after it.
+  const std::size_t secondEpoch = stream.find("event: epoch", stream.find("event: epoch") + 1);
+  const std::size_t idAt = stream.rfind("id: ", secondEpoch);
+  ASSERT_NE(idAt, std::string::npos);
+  const std::string lastId = stream.substr(idAt + 4, stream.find('\n', idAt) - idAt - 4);
+  const std::string replay = readStream(daemon.port(), "/api/training/" + jobId + "/events", 30s,
+                                        "Last-Event-ID: " + lastId + "\r\n");
+  EXPECT_EQ(sseEvents(replay, "epoch").size(), 1u) << "only the third epoch comes after the second";
+  EXPECT_NE(replay.find("event: end"), std::string::npos);
 
   const json job = waitFor(daemon, jobId, ended);
   ASSERT_EQ(job.value("state", ""), "completed") << job.dump(2);
