@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 namespace deviceops::testing {
 
@@ -93,6 +94,13 @@ std::optional<RawResponse> Connection::read(std::chrono::milliseconds timeout) {
   response.body = buffer_.substr(headerEnd + 4, length);
   buffer_.erase(0, headerEnd + 4 + length);
   return response;
+}
+
+std::string Connection::readUntilClosed(std::chrono::milliseconds timeout) {
+  const auto deadline = SteadyClock::now() + timeout;
+  while (readMore(fd_, buffer_, deadline)) {
+  }
+  return std::exchange(buffer_, {});
 }
 
 bool Connection::closedWithin(std::chrono::milliseconds timeout) {

@@ -34,6 +34,8 @@ class Connection {
   bool send(std::string_view bytes);
   // Reads one response (Content-Length framed). nullopt on close or timeout.
   std::optional<RawResponse> read(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // Everything the peer sends until it closes the connection or `timeout` passes (streams).
+  std::string readUntilClosed(std::chrono::milliseconds timeout);
   // True when the peer closes the connection within `timeout`.
   bool closedWithin(std::chrono::milliseconds timeout);
 

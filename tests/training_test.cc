@@ -1,10 +1,7 @@
 // Training through the real daemon and real trainer processes (libtorch) on Debian's
 // Fashion-MNIST: upload, train, follow (SSE), stop/resume, kill -9 of a trainer and of the daemon,
 // export to ONNX and serve, bad datasets and bad specs, the CLI.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -104,32 +101,15 @@ bool ended(const json& job) {
   return state == "completed" || state == "stopped" || state == "failed" || state == "interrupted";
 }
 
-// Sends a request and returns every byte until the server closes the connection.
+// Sends a GET and returns every byte until the server closes the connection.
 std::string readStream(int port, const std::string& target, std::chrono::seconds timeout = 120s,
                        const std::string& extraHeaders = "") {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<std::uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-    ::close(fd);
+  Connection connection(port);
+  if (!connection.send("GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" +
+                       extraHeaders + "\r\n")) {
     return "";
   }
-  const std::string request = "GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" +
-                              extraHeaders + "\r\n";
-  (void)::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-  timeval receiveTimeout{static_cast<time_t>(timeout.count()), 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &receiveTimeout, sizeof receiveTimeout);
-  std::string received;
-  char chunk[8192];
-  while (true) {
-    const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
-    if (n <= 0) break;
-    received.append(chunk, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  return received;
+  return connection.readUntilClosed(timeout);
 }
 
 // The "data:" payloads of every SSE event of `type`.

@@ -52,14 +52,6 @@ Error fileError(const std::string& what, const fs::path& path, const std::error_
                    fmt::format("cannot {} {}: {}", what, path.string(), error.message()));
 }
 
-bool validName(const std::string& name) {
-  if (name.empty() || name.size() > 64) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '-';
-  });
-}
-
 Result<DatasetInfo> readRow(const store::Statement& row) {
   DatasetInfo info;
   info.id = row.columnText(0);
@@ -141,6 +133,14 @@ class RemoveOnFailure {
 
 }  // namespace
 
+bool isValidName(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+  });
+}
+
 nlohmann::json DatasetInfo::toJson() const {
   nlohmann::json json = {{"id", id},
                          {"name", name},
@@ -204,7 +204,7 @@ Result<DatasetInfo> DatasetCatalog::add(const std::string& name, const DatasetOp
     }
   } dropUpload{uploadedFile};
 
-  if (!validName(name)) {
+  if (!isValidName(name)) {
     return invalid("dataset name \"" + name + "\" must be 1-64 characters of A-Z a-z 0-9 . _ -",
                    {{"field", "name"}});
   }

@@ -52,6 +52,9 @@ struct DatasetInfo {
   nlohmann::json toJson() const;
 };
 
+// The names of datasets and TorchScript modules: 1-64 characters of [A-Za-z0-9._-].
+bool isValidName(const std::string& name);
+
 class DatasetCatalog {
  public:
   // Returns the job ids that use dataset `id` (empty: none); remove() refuses while non-empty.

@@ -111,7 +111,6 @@ nlohmann::json toSummaryJson(const JobRecord& job) {
       {"createdAtMs", toMillis(job.createdAt)},
       {"transitions", std::move(transitions)},
       {"progress", progressJson(job.progress)},
-      {"resumable", false},
   };
   if (!job.waitingReason.empty()) out["waitingReason"] = job.waitingReason;
   if (!job.pids.empty()) out["pids"] = job.pids;

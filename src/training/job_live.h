@@ -18,17 +18,14 @@ struct JobManager::Live {
   std::atomic<bool> stopRequested{false};
   std::atomic<bool> shutdown{false};  // the daemon is stopping: outcome "interrupted"
   std::chrono::milliseconds stopGrace{30000};
-  bool removed = false;
   // What rank 0 reported in this attempt.
   bool completed = false;
-  bool stoppedWithCheckpoint = false;
   std::string errorMessage;
   std::string completionReason;
 
   void resetAttempt() {
     stopRequested = false;
     completed = false;
-    stoppedWithCheckpoint = false;
     errorMessage.clear();
     completionReason.clear();
   }

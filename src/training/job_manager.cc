@@ -514,10 +514,7 @@ Status JobManager::remove(const std::string& jobId) {
     if (Status s = del->bindAll(jobId); !s.ok()) return s;
     if (Status s = del->run(); !s.ok()) return s;
     jobs_.erase(it);
-    if (auto live = live_.find(jobId); live != live_.end()) {
-      live->second->removed = true;
-      live_.erase(live);
-    }
+    live_.erase(jobId);
     changed_.notify_all();
   }
   std::error_code error;

@@ -314,7 +314,6 @@ void JobManager::handleProgressLine(const std::string& jobId, const std::string&
       job.weightsPath = event.value("weights", "");
       progress.step = event.value("step", progress.step);
     } else if (type == "stopped") {
-      live.stoppedWithCheckpoint = true;
       progress.step = event.value("step", progress.step);
     } else if (type == "error") {
       live.errorMessage = event.value("message", "the trainer reported an error");

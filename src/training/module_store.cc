@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <fstream>
-#include <regex>
 
 #include <fmt/format.h>
 
 #include "common/sha256.h"
+#include "training/dataset_catalog.h"
 
 namespace deviceops::training {
 namespace {
@@ -15,10 +15,8 @@ namespace fs = std::filesystem;
 
 fs::path modulesDir(const fs::path& dataDir) { return dataDir / "training" / "modules"; }
 
-bool validName(const std::string& name) {
-  static const std::regex kName("[A-Za-z0-9._-]{1,64}");
-  return std::regex_match(name, kName) && name != "." && name != "..";
-}
+// A dataset name that is also safe as a file name.
+bool validName(const std::string& name) { return isValidName(name) && name != "." && name != ".."; }
 
 Result<ModuleInfo> describe(const fs::path& file) {
   ModuleInfo info;
