@@ -213,16 +213,20 @@ std::string dumpJson(const json& value) {
   return value.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+// Bytes of `body` that are JSON: all of it, or Inference-Header-Content-Length when given.
+Result<std::size_t> jsonPartLength(std::string_view body,
+                                   std::optional<std::string_view> headerLength) {
+  if (!headerLength) return body.size();
+  return parseHeaderLength(*headerLength, body.size());
+}
+
 }  // namespace
 
 Result<V2InferRequest> decodeV2InferRequest(std::string_view body,
                                             std::optional<std::string_view> headerLength) {
-  std::size_t jsonLength = body.size();
-  if (headerLength) {
-    Result<std::size_t> parsed = parseHeaderLength(*headerLength, body.size());
-    if (!parsed.ok()) return parsed.error();
-    jsonLength = *parsed;
-  }
+  Result<std::size_t> jsonPart = jsonPartLength(body, headerLength);
+  if (!jsonPart.ok()) return jsonPart.error();
+  const std::size_t jsonLength = *jsonPart;
   if (jsonLength == 0) return requestError("the inference request has no JSON header");
   Result<json> parsed = parseJsonText(body.substr(0, jsonLength), "the inference request");
   if (!parsed.ok()) {
@@ -360,12 +364,9 @@ EncodedBody encodeV2InferRequest(const std::vector<Tensor>& inputs,
 
 Result<V2InferResponse> decodeV2InferResponse(std::string_view body,
                                               std::optional<std::string_view> headerLength) {
-  std::size_t jsonLength = body.size();
-  if (headerLength) {
-    Result<std::size_t> parsed = parseHeaderLength(*headerLength, body.size());
-    if (!parsed.ok()) return parsed.error();
-    jsonLength = *parsed;
-  }
+  Result<std::size_t> jsonPart = jsonPartLength(body, headerLength);
+  if (!jsonPart.ok()) return jsonPart.error();
+  const std::size_t jsonLength = *jsonPart;
   Result<json> parsed = parseJsonText(body.substr(0, jsonLength), "the inference response");
   if (!parsed.ok()) return parsed.error();
   const json& response = *parsed;
