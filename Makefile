@@ -1,7 +1,8 @@
 # The two commands of the README:
 #   make run    install what is missing, build, start the daemon (127.0.0.1:5000)
 #   make test   install what is missing, build, run the whole test suite
-#               (unit + integration, the suite again under ASan+UBSan, parser fuzzers briefly)
+#               (unit + integration, the suite again under ASan+UBSan, parser fuzzers briefly,
+#               then the package guard over all three builds)
 # More: make check (the suite once, no sanitizers), make bench, make fuzz,
 #       make conformance (every ONNX backend node test through the HTTP API, with the pass rate).
 BUILD ?= build
@@ -10,7 +11,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 20
 JOBS ?= $(shell nproc)
 
-.PHONY: run test check sanitize fuzz bench build clean conformance
+.PHONY: run test check sanitize fuzz packages bench build clean conformance
 
 build:
 	scripts/setup.sh $(BUILD)
@@ -31,9 +32,16 @@ sanitize: build
 fuzz: build
 	scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
-test: check sanitize fuzz
+# Every system header, library, Python module and program the builds, tests and scripts use
+# must come from a package that scripts/setup.sh installs (scripts/packages.txt).
+packages:
+	scripts/check-packages.sh $(BUILD) $(wildcard $(SAN_BUILD) $(FUZZ_BUILD))
 
-bench: build
+test: check sanitize fuzz
+	$(MAKE) packages
+
+bench:
+	scripts/setup.sh --bench $(BUILD)
 	bench/run.sh $(BUILD)
 
 conformance: build

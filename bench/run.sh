@@ -13,9 +13,8 @@
 #                      SKIP_HTTP=1 or SKIP_ENUMERATION=1 to run only one half.
 #                      BENCH_NICE=-10 runs everything (servers, wrk, baselines alike) at that
 #                      niceness (less disturbance from other jobs; other cgroups still compete).
-# Needs: wrk, nginx (nginx-light), curl, python3; hyperfine if available (wall times from a plain
-# Python loop are always recorded too, with each process's CPU time).
-# Missing Debian packages are installed with apt-get (as root, or through sudo).
+# Needs: wrk, nginx (nginx-light), curl, python3, hyperfine (wall times from a plain Python loop
+# are recorded too, with each process's CPU time): `scripts/setup.sh --bench` installs them.
 set -euo pipefail
 
 if [ $# -lt 1 ]; then
@@ -47,26 +46,19 @@ for binary in "$DAEMON" "$ENUMERATION_BENCH"; do
   fi
 done
 
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
-}
 
-# Installs the Debian packages whose command is missing. Optional ones may fail to install.
-ensure_packages() {
-  local missing=()
-  command -v wrk >/dev/null 2>&1 || missing+=(wrk)
-  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
-  command -v curl >/dev/null 2>&1 || missing+=(curl)
-  command -v vulkaninfo >/dev/null 2>&1 || missing+=(vulkan-tools)
-  command -v hyperfine >/dev/null 2>&1 || missing+=(hyperfine)
-  if [ "${#missing[@]}" -gt 0 ]; then
-    echo "bench: installing ${missing[*]}" >&2
-    as_root apt-get update -q >&2 || true
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-      "${missing[@]}" >&2 || echo "bench: some packages did not install; going on" >&2
+# The benchmark's packages come from `scripts/setup.sh --bench` (scripts/packages-bench.txt),
+# which `make bench` runs first.
+for program in wrk curl vulkaninfo hyperfine; do
+  if ! command -v "$program" >/dev/null 2>&1; then
+    echo "bench: $program is missing; run scripts/setup.sh --bench (or make bench)" >&2
+    exit 1
   fi
-}
-ensure_packages
+done
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  echo "bench: nginx is missing; run scripts/setup.sh --bench (or make bench)" >&2
+  exit 1
+fi
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 
 rm -rf "$RESULTS"

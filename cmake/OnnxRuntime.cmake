@@ -1,6 +1,7 @@
 # ONNX Runtime 1.31.1. Either -DONNXRUNTIME_ROOT=<dir with include/ and lib/> (a release tarball
 # or a distro package), or the NuGet package Microsoft.ML.OnnxRuntime restored with
-# `dotnet restore` into ${CMAKE_BINARY_DIR}/nuget at configure time.
+# `dotnet restore` into ${CMAKE_BINARY_DIR}/nuget at configure time, in locked mode: the versions
+# and content hashes are those of cmake/packages.lock.json (committed).
 set(DEVICEOPS_ORT_VERSION "1.31.1")
 set(ONNXRUNTIME_ROOT "" CACHE PATH "ONNX Runtime install prefix (include/, lib/); empty = NuGet")
 
@@ -16,7 +17,7 @@ else()
     message(STATUS "Restoring Microsoft.ML.OnnxRuntime ${DEVICEOPS_ORT_VERSION} from NuGet")
     execute_process(
       COMMAND "${DOTNET}" restore "${CMAKE_SOURCE_DIR}/cmake/restore.csproj"
-              --packages "${CMAKE_BINARY_DIR}/nuget"
+              --packages "${CMAKE_BINARY_DIR}/nuget" --locked-mode
               "-p:BaseIntermediateOutputPath=${CMAKE_BINARY_DIR}/nuget-obj/"
       RESULT_VARIABLE _restore_rc)
     if(NOT _restore_rc EQUAL 0)

@@ -1,24 +1,34 @@
 #!/usr/bin/env bash
 # Installs what is missing on a fresh Debian 12 machine, then configures and builds deviceops.
-#   scripts/setup.sh [build-dir] [extra cmake args...]
-# Idempotent: packages already present are not reinstalled, an existing build is updated.
+#   scripts/setup.sh [--bench] [--packages-only] [build-dir] [extra cmake args...]
+# The packages are named in scripts/packages.txt (and scripts/packages-bench.txt with --bench;
+# SETUP_PACKAGE_LISTS="a.txt b.txt" replaces both, for tests). --packages-only stops after apt.
+# Idempotent: when nothing is missing no apt-get runs, an existing build is only updated.
+# Exits non-zero, naming the packages, when apt-get cannot install what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+LISTS=(scripts/packages.txt)
+PACKAGES_ONLY=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --bench) LISTS+=(scripts/packages-bench.txt) ;;
+    --packages-only) PACKAGES_ONLY=1 ;;
+    *) break ;;
+  esac
+  shift
+done
+if [ -n "${SETUP_PACKAGE_LISTS:-}" ]; then
+  read -r -a LISTS <<<"$SETUP_PACKAGE_LISTS"
+fi
 BUILD_DIR="${1:-build}"
 shift || true
 
-PACKAGES=(
-  build-essential cmake ninja-build pkg-config git
-  libboost-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
-  libsqlite3-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libvulkan-dev libvulkan1 mesa-vulkan-drivers vulkan-tools
-  python3 python3-yaml curl
-  clang-14 libclang-rt-14-dev
-  python3-numpy python3-onnx python3-torch libonnx-testdata libonnx-dev
-  libtorch-dev dataset-fashion-mnist
-  postgresql libpq-dev libpqxx-dev
-)
+# The package names of the lists: comments and blank lines dropped, one name a line.
+read_packages() {
+  sed -e 's/#.*//' "$@" | tr -s ' \t' '\n' | sed '/^$/d'
+}
+mapfile -t PACKAGES < <(read_packages "${LISTS[@]}")
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -30,15 +40,23 @@ for package in "${PACKAGES[@]}"; do
     missing+=("$package")
   fi
 done
-# Node.js and npm only when no npm is on PATH (build machines may ship their own).
+# Debian's npm is its own package; other Node.js builds (NodeSource) bring npm inside nodejs and
+# conflict with Debian's npm, so it is asked for only when no npm is on PATH.
 if ! command -v npm >/dev/null 2>&1; then
-  missing+=(nodejs npm)
+  missing+=(npm)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
-  as_root apt-get update -q
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  if ! as_root apt-get update -q -o APT::Update::Error-Mode=any ||
+     ! as_root env DEBIAN_FRONTEND=noninteractive \
+         apt-get install -y -q --no-install-recommends "${missing[@]}"; then
+    echo "setup: apt-get could not install: ${missing[*]}" >&2
+    echo "       (is a Debian package registry reachable? see the apt-get output above)" >&2
+    exit 1
+  fi
 fi
+
+[ "$PACKAGES_ONLY" = 1 ] && exit 0
 
 if ! command -v dotnet >/dev/null 2>&1; then
   echo "setup: the .NET SDK (dotnet) is needed to restore ONNX Runtime from NuGet;" >&2
@@ -46,9 +64,9 @@ if ! command -v dotnet >/dev/null 2>&1; then
   exit 1
 fi
 
-# Swagger UI assets (web/node_modules, never committed).
+# Swagger UI assets (web/node_modules, never committed), pinned by web/package-lock.json.
 if [ ! -f web/node_modules/swagger-ui-dist/index.html ]; then
-  echo "setup: npm install (web/)"
+  echo "setup: npm ci (web/)"
   (cd web && npm ci --no-audit --no-fund)
 fi
 
