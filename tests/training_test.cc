@@ -291,8 +291,12 @@ TEST_F(TrainingTest, KilledTrainerFailsWithTheSignalAndDataParallelRanksRun) {
   ASSERT_TRUE(daemon.started()) << daemon.log();
   const std::string dataset = uploadFashion(daemon);
   const std::string jobId = startJob(daemon, mlpJob(dataset, 200));
+  // Killed once it has trained a step (so it has written log lines to report), not merely
+  // started: on a loaded machine a trainer can take a while before its first line.
   json running = waitFor(daemon, jobId, [](const json& job) {
-    return (job.value("state", "") == "running" && job.contains("pids")) || ended(job);
+    return (job.value("state", "") == "running" && job.contains("pids") &&
+            job["progress"].value("step", 0) >= 1) ||
+           ended(job);
   });
   ASSERT_EQ(running.value("state", ""), "running");
   ASSERT_EQ(::kill(running["pids"][0].get<int>(), SIGKILL), 0);
