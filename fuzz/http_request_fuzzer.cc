@@ -35,7 +35,7 @@ namespace {
 namespace bhttp = boost::beast::http;
 using deviceops::ErrorCode;
 using deviceops::http::Request;
-using deviceops::http::Response;
+using deviceops::http::Reply;
 using deviceops::http::RouteMatch;
 using deviceops::http::Router;
 
@@ -50,7 +50,7 @@ constexpr int kMaxRequestsPerInput = 8;
 const Router& apiRouter() {
   static const Router router = [] {
     Router built;
-    const auto echo = [](Request&) { return Response{}; };
+    const auto echo = [](Request&) -> deviceops::Result<Reply> { return Reply{}; };
     for (const char* pattern : {"/health", "/ready", "/api/version", "/api/config", "/api/device",
                                 "/api/device/{deviceId}", "/api/device/{deviceId}/health",
                                 "/openapi.json", "/swagger", "/swagger/", "/swagger/{file}", "/",
@@ -128,27 +128,26 @@ void checkMatch(const Router& router, const std::string& method, const std::stri
     return;
   }
 
-  const ErrorCode code = match.error->code;
+  const bool methodNotAllowed = !match.allowedMethods.empty();
   bool anyPatternMatches = false;
   for (const auto& route : router.routes()) {
     if (!literalsMatched(route.pattern, path)) continue;
     anyPatternMatches = true;
     if (methodFits(route.method, method)) __builtin_trap();  // a fitting route was missed
   }
-  if (code == ErrorCode::kNotFound) {
+  if (!methodNotAllowed) {
     if (anyPatternMatches && !path.empty() && path.front() == '/') __builtin_trap();
-  } else if (code == ErrorCode::kMethodNotAllowed) {
-    if (!anyPatternMatches) __builtin_trap();
-    const auto& allowed = match.error->details.at("allowed");
-    if (!allowed.is_array() || allowed.empty()) __builtin_trap();
-    for (const auto& listed : allowed) {
-      if (listed.get<std::string>() == method) __builtin_trap();
-    }
   } else {
-    __builtin_trap();
+    if (!anyPatternMatches) __builtin_trap();
+    for (const auto& listed : match.allowedMethods) {
+      if (listed == method) __builtin_trap();
+    }
   }
-  const Response response = deviceops::http::errorResponse(*match.error);
-  if (response.status != (code == ErrorCode::kNotFound ? 404 : 405)) __builtin_trap();
+  const Reply response =
+      methodNotAllowed
+          ? deviceops::http::methodNotAllowedReply(method, path, match.allowedMethods)
+          : deviceops::http::notFoundReply(method, path);
+  if (response.status != (methodNotAllowed ? 405 : 404)) __builtin_trap();
   if (!nlohmann::json::accept(response.body)) __builtin_trap();
 }
 

@@ -96,16 +96,15 @@ json durationStat(std::uint64_t count, std::chrono::nanoseconds total) {
 
 }  // namespace
 
-Result<inference::LoadRequest> decodeLoadRequest(const json& body, const LoadDefaults& defaults,
-                                                 bool requirePath) {
+Result<inference::LoadRequest> decodeLoadRequest(const json& body, bool requirePath) {
   static const std::set<std::string> kKnown = {
       "path",      "name",     "version", "devices",        "replicas",      "provider",
       "instances", "maxQueue", "batching", "sessionOptions", "persist",      "pinned",
       "keepAliveSeconds"};
   if (Status keys = checkKeys(body, "", kKnown); !keys.ok()) return keys.error();
   inference::LoadRequest request;
-  request.runner.instances = defaults.instances;
-  request.runner.maxQueue = defaults.maxQueue;
+  request.runner.instances = 0;  // unset: RegistryOptions::defaultInstances
+  request.runner.maxQueue = 0;   // unset: RegistryOptions::maxQueue
   if (requirePath) {
     if (!body.contains("path") || !body["path"].is_string() ||
         body["path"].get_ref<const std::string&>().empty()) {
@@ -234,8 +233,7 @@ Result<inference::LoadRequest> decodeLoadRequest(const json& body, const LoadDef
   return request;
 }
 
-Result<inference::LoadRequest> decodeLoadQuery(const std::map<std::string, std::string>& query,
-                                               const LoadDefaults& defaults) {
+Result<inference::LoadRequest> decodeLoadQuery(const std::map<std::string, std::string>& query) {
   static const std::set<std::string> kIntegers = {
       "replicas", "instances", "maxQueue", "maxBatchSize", "maxQueueDelayMicros",
       "graphOptimizationLevel", "intraOpThreads", "interOpThreads", "keepAliveSeconds"};
@@ -276,7 +274,7 @@ Result<inference::LoadRequest> decodeLoadQuery(const std::map<std::string, std::
       body[key] = value;
     }
   }
-  return decodeLoadRequest(body, defaults, /*requirePath=*/false);
+  return decodeLoadRequest(body, /*requirePath=*/false);
 }
 
 json encodeModelInfo(const ModelInfo& model) {

@@ -13,26 +13,19 @@
 
 namespace deviceops::api {
 
-// Defaults a load request starts from (the [inference] config section).
-struct LoadDefaults {
-  int instances = 1;
-  std::size_t maxQueue = 256;
-};
-
 // POST /api/inference/model/load as JSON: {path, name?, version?, devices?, replicas?, provider?,
 // instances?, maxQueue?, batching?{enabled?, maxBatchSize?, maxQueueDelayMicros?},
 // sessionOptions?{graphOptimizationLevel, intraOpThreads, interOpThreads, cpuArena,
 // memoryPattern}, persist?, pinned?, keepAliveSeconds?}. Unknown keys, wrong types and
 // out-of-range values are kInvalidArgument naming the field. `requirePath` is false for uploads.
+// instances and maxQueue not given stay 0: the registry applies its defaults (RegistryOptions).
 Result<inference::LoadRequest> decodeLoadRequest(const nlohmann::json& body,
-                                                 const LoadDefaults& defaults,
                                                  bool requirePath = true);
 // The same options as query parameters of a raw upload (Content-Type application/octet-stream):
 // name, version, devices (comma-separated; `device` too), replicas, provider, instances,
 // maxQueue, maxBatchSize and maxQueueDelayMicros (enable batching), graphOptimizationLevel,
 // intraOpThreads, interOpThreads, cpuArena, memoryPattern, persist, pinned, keepAliveSeconds.
-Result<inference::LoadRequest> decodeLoadQuery(const std::map<std::string, std::string>& query,
-                                               const LoadDefaults& defaults);
+Result<inference::LoadRequest> decodeLoadQuery(const std::map<std::string, std::string>& query);
 
 nlohmann::json encodeModelInfo(const inference::ModelInfo& model);
 nlohmann::json encodeUnloadResult(const inference::UnloadResult& result);

@@ -14,7 +14,7 @@ TEST(InferenceCodecTest, DecodesAFullLoadRequest) {
       "sessionOptions": {"graphOptimizationLevel": 1, "intraOpThreads": 2, "interOpThreads": 1,
                          "cpuArena": false, "memoryPattern": false},
       "persist": true, "pinned": true, "keepAliveSeconds": 60})");
-  Result<inference::LoadRequest> request = decodeLoadRequest(body, {4, 99});
+  Result<inference::LoadRequest> request = decodeLoadRequest(body);
   ASSERT_TRUE(request.ok()) << request.error().message;
   EXPECT_EQ(request->path, "/models/mlp.onnx");
   EXPECT_EQ(request->name, "mlp");
@@ -34,11 +34,11 @@ TEST(InferenceCodecTest, DecodesAFullLoadRequest) {
   EXPECT_EQ(request->keepAlive, std::chrono::seconds(60));
 }
 
-TEST(InferenceCodecTest, DefaultsComeFromTheConfig) {
-  Result<inference::LoadRequest> request = decodeLoadRequest(json{{"path", "/m.onnx"}}, {4, 99});
+TEST(InferenceCodecTest, UnsetRunnerFieldsAreLeftToTheRegistryDefaults) {
+  Result<inference::LoadRequest> request = decodeLoadRequest(json{{"path", "/m.onnx"}});
   ASSERT_TRUE(request.ok());
-  EXPECT_EQ(request->runner.instances, 4);
-  EXPECT_EQ(request->runner.maxQueue, 99u);
+  EXPECT_EQ(request->runner.instances, 0);  // RegistryOptions::defaultInstances applies
+  EXPECT_EQ(request->runner.maxQueue, 0u);  // RegistryOptions::maxQueue applies
   EXPECT_FALSE(request->runner.batching.enabled);
   EXPECT_FALSE(request->keepAlive.has_value());
 }
@@ -63,7 +63,7 @@ TEST(InferenceCodecTest, RejectsBadLoadRequestsNamingTheField) {
   };
   for (const auto& [body, field] : cases) {
     SCOPED_TRACE(body);
-    Result<inference::LoadRequest> request = decodeLoadRequest(json::parse(body), {});
+    Result<inference::LoadRequest> request = decodeLoadRequest(json::parse(body));
     ASSERT_FALSE(request.ok());
     EXPECT_EQ(request.error().code, ErrorCode::kInvalidArgument);
     EXPECT_NE(request.error().message.find(field), std::string::npos) << request.error().message;
@@ -73,8 +73,7 @@ TEST(InferenceCodecTest, RejectsBadLoadRequestsNamingTheField) {
 TEST(InferenceCodecTest, DecodesUploadQueryParameters) {
   Result<inference::LoadRequest> request = decodeLoadQuery(
       {{"name", "up"}, {"version", "7"}, {"devices", "cpu0,sim-1"}, {"instances", "2"},
-       {"maxBatchSize", "4"}, {"pinned", "true"}, {"cpuArena", "false"}},
-      {});
+       {"maxBatchSize", "4"}, {"pinned", "true"}, {"cpuArena", "false"}});
   ASSERT_TRUE(request.ok()) << request.error().message;
   EXPECT_EQ(request->name, "up");
   EXPECT_EQ(request->version, "7");
@@ -86,10 +85,10 @@ TEST(InferenceCodecTest, DecodesUploadQueryParameters) {
   EXPECT_FALSE(request->runner.session.cpuArena);
   EXPECT_TRUE(request->path.empty());
 
-  EXPECT_FALSE(decodeLoadQuery({{"instances", "two"}}, {}).ok());
-  EXPECT_FALSE(decodeLoadQuery({{"pinned", "maybe"}}, {}).ok());
-  EXPECT_FALSE(decodeLoadQuery({{"path", "/etc/passwd"}}, {}).ok());
-  EXPECT_FALSE(decodeLoadQuery({{"colour", "red"}}, {}).ok());
+  EXPECT_FALSE(decodeLoadQuery({{"instances", "two"}}).ok());
+  EXPECT_FALSE(decodeLoadQuery({{"pinned", "maybe"}}).ok());
+  EXPECT_FALSE(decodeLoadQuery({{"path", "/etc/passwd"}}).ok());
+  EXPECT_FALSE(decodeLoadQuery({{"colour", "red"}}).ok());
 }
 
 TEST(InferenceCodecTest, TritonStatisticsAndState) {

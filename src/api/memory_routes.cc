@@ -1,21 +1,15 @@
 // /api/memory: allocate, free, status, list, optimize. All on the worker pool (real driver
-// calls and store writes).
-#include <fmt/format.h>
-
+// calls and store writes). The template for a route group: each handler decodes with its codec,
+// makes one domain call and encodes; errors are returned and rendered by http/errors.cc.
 #include "api/app.h"
 #include "api/memory_codec.h"
-#include "http/errors.h"
+#include "api/route_table.h"
+#include "api/routes.h"
 
 namespace deviceops::api {
 namespace {
 
 using nlohmann::json;
-
-template <class T, class Encode>
-http::Response respond(const Result<T>& result, int status, Encode encode) {
-  if (!result.ok()) return http::errorResponse(result.error());
-  return http::jsonResponse(status, encode(*result));
-}
 
 Result<memory::AllocationFilter> decodeFilter(const http::Request& request) {
   memory::AllocationFilter filter;
@@ -48,56 +42,70 @@ Result<memory::AllocationFilter> decodeFilter(const http::Request& request) {
   return filter;
 }
 
+json encodeAllocations(const std::vector<memory::AllocationRecord>& records) {
+  json list = json::array();
+  for (const auto& record : records) list.push_back(encodeAllocation(record));
+  return {{"allocations", list}, {"count", list.size()}};
+}
+
+json encodeOptimizeResult(const memory::OptimizeResult& result) {
+  return {{"deviceId", result.deviceId},
+          {"releasedBytes", result.releasedBytes},
+          {"pool", encodePoolStats(result.pool)}};
+}
+
+class MemoryRoutes {
+ public:
+  explicit MemoryRoutes(memory::MemoryService& memory) : memory_(memory) {}
+
+  Result<http::Reply> allocate(http::Request& request) {
+    ASSIGN_OR_RETURN(const json body, http::parseJsonBody(request));
+    ASSIGN_OR_RETURN(memory::AllocateRequest decoded, decodeAllocateRequest(body));
+    decoded.owner = request.principal;
+    ASSIGN_OR_RETURN(const memory::AllocateResult result, memory_.allocate(decoded));
+    return http::jsonReply(201, encodeAllocateResult(result))
+        .withHeader("Location", "/api/memory/allocations/" + result.record.id);
+  }
+
+  Result<http::Reply> release(http::Request& request) {
+    return encoded(memory_.release(request.pathParam("allocationId")), encodeAllocation);
+  }
+
+  Result<http::Reply> find(http::Request& request) {
+    return encoded(memory_.find(request.pathParam("allocationId")), encodeAllocation);
+  }
+
+  Result<http::Reply> list(http::Request& request) {
+    ASSIGN_OR_RETURN(const memory::AllocationFilter filter, decodeFilter(request));
+    return encoded(memory_.list(filter), encodeAllocations);
+  }
+
+  Result<http::Reply> status(http::Request& request) {
+    return encoded(memory_.status(request.pathParam("deviceId")), encodeMemoryStatus);
+  }
+
+  Result<http::Reply> optimize(http::Request& request) {
+    return encoded(memory_.optimize(request.pathParam("deviceId")), encodeOptimizeResult);
+  }
+
+ private:
+  memory::MemoryService& memory_;
+};
+
+constexpr RouteSpec<MemoryRoutes> kMemoryRoutes[] = {
+    {"POST", "/api/memory/allocate", &MemoryRoutes::allocate},
+    {"DELETE", "/api/memory/{allocationId}", &MemoryRoutes::release},
+    {"GET", "/api/memory/allocations/{allocationId}", &MemoryRoutes::find},
+    {"GET", "/api/memory/allocations", &MemoryRoutes::list},
+    {"GET", "/api/memory/{deviceId}/status", &MemoryRoutes::status},
+    {"POST", "/api/memory/{deviceId}/optimize", &MemoryRoutes::optimize},
+};
+
 }  // namespace
 
 void registerMemoryRoutes(http::Router& router, AppContext& context) {
-  router.add("POST", "/api/memory/allocate", [&context](http::Request& request) {
-    Result<json> body = http::parseJsonBody(request);
-    if (!body.ok()) return http::errorResponse(body.error());
-    Result<memory::AllocateRequest> decoded = decodeAllocateRequest(*body);
-    if (!decoded.ok()) return http::errorResponse(decoded.error());
-    decoded->owner = request.principal;
-    auto result = context.memory->allocate(*decoded);
-    http::Response response = respond(result, 201, encodeAllocateResult);
-    if (result.ok()) {
-      response.headers.emplace_back("Location", "/api/memory/allocations/" + result->record.id);
-    }
-    return response;
-  });
-
-  router.add("DELETE", "/api/memory/{allocationId}", [&context](http::Request& request) {
-    return respond(context.memory->release(request.pathParam("allocationId")), 200,
-                   encodeAllocation);
-  });
-
-  router.add("GET", "/api/memory/allocations/{allocationId}", [&context](http::Request& request) {
-    return respond(context.memory->find(request.pathParam("allocationId")), 200,
-                   encodeAllocation);
-  });
-
-  router.add("GET", "/api/memory/allocations", [&context](http::Request& request) {
-    Result<memory::AllocationFilter> filter = decodeFilter(request);
-    if (!filter.ok()) return http::errorResponse(filter.error());
-    return respond(context.memory->list(*filter), 200, [](const auto& records) {
-      json list = json::array();
-      for (const auto& record : records) list.push_back(encodeAllocation(record));
-      return json{{"allocations", list}, {"count", list.size()}};
-    });
-  });
-
-  router.add("GET", "/api/memory/{deviceId}/status", [&context](http::Request& request) {
-    return respond(context.memory->status(request.pathParam("deviceId")), 200,
-                   encodeMemoryStatus);
-  });
-
-  router.add("POST", "/api/memory/{deviceId}/optimize", [&context](http::Request& request) {
-    return respond(context.memory->optimize(request.pathParam("deviceId")), 200,
-                   [](const memory::OptimizeResult& result) {
-                     return json{{"deviceId", result.deviceId},
-                                 {"releasedBytes", result.releasedBytes},
-                                 {"pool", encodePoolStats(result.pool)}};
-                   });
-  });
+  addRoutes<MemoryRoutes>(router, context.config, http::ErrorShape::kApi,
+                          std::make_shared<MemoryRoutes>(context.memory), kMemoryRoutes);
 }
 
 }  // namespace deviceops::api

@@ -1,58 +1,18 @@
 // GET /metrics: Prometheus text exposition format 0.0.4. Device gauges from the live inventory
 // snapshot (labels device, vendor, name, node), the memory ledger's held bytes, the telemetry
-// writer's counters, then every family registered in AppContext::metricsWriters.
+// writer's counters and the models' families come from AppContext::metricsWriters (registered
+// by the telemetry and inference groups).
 #include <fmt/format.h>
 
-#include "api/app.h"
-#include "http/errors.h"
+#include "api/route_table.h"
+#include "api/routes.h"
+#include "common/prometheus.h"
 
 namespace deviceops::api {
 namespace {
 
-// Label values escape backslash, double quote and line feed (format 0.0.4).
-std::string escapeLabel(std::string_view value) {
-  std::string out;
-  out.reserve(value.size());
-  for (char c : value) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '"') {
-      out += "\\\"";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-class Exposition {
- public:
-  // Starts a family: "# HELP" and "# TYPE" lines.
-  void family(std::string_view name, std::string_view type, std::string_view help) {
-    out_ += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
-  }
-  void sample(std::string_view name, const std::vector<std::pair<std::string, std::string>>& labels,
-              double value) {
-    out_ += name;
-    if (!labels.empty()) {
-      out_ += '{';
-      for (std::size_t i = 0; i < labels.size(); ++i) {
-        out_ += fmt::format("{}{}=\"{}\"", i == 0 ? "" : ",", labels[i].first,
-                            escapeLabel(labels[i].second));
-      }
-      out_ += '}';
-    }
-    out_ += fmt::format(" {}\n", value);
-  }
-  std::string& text() { return out_; }
-
- private:
-  std::string out_;
-};
-
-using Labels = std::vector<std::pair<std::string, std::string>>;
+using prometheus::Labels;
+using Exposition = prometheus::TextWriter;
 
 Labels deviceLabels(const devices::DeviceView& view, const std::string& node) {
   return {{"device", view.id},
@@ -98,12 +58,11 @@ void writeDeviceGauges(Exposition& out, const devices::InventorySnapshot& snapsh
 }
 
 void writeLedger(Exposition& out, const devices::InventorySnapshot& snapshot,
-                 memory::MemoryService* memory, const std::string& node) {
-  if (memory == nullptr) return;
+                 memory::MemoryService& memory, const std::string& node) {
   out.family("deviceops_memory_held_bytes", "gauge",
              "Bytes this service holds on a device (memory ledger), by kind.");
   for (const devices::DeviceView& view : snapshot.devices) {
-    auto status = memory->status(view.id);
+    auto status = memory.status(view.id);
     if (!status.ok()) continue;
     for (const auto& [kind, bytes] : status->heldBytesByKind) {
       out.sample("deviceops_memory_held_bytes",
@@ -112,55 +71,34 @@ void writeLedger(Exposition& out, const devices::InventorySnapshot& snapshot,
   }
 }
 
-void writeTelemetry(Exposition& out, telemetry::TelemetryService& service) {
-  const telemetry::StoreHealth health = service.storeHealth();
-  const Labels labels = {{"node", service.node()}, {"store", health.kind}};
-  const auto counter = [&](const char* name, const char* help, double value) {
-    out.family(name, "counter", help);
-    out.sample(name, labels, value);
-  };
-  const auto gauge = [&](const char* name, const char* help, double value) {
-    out.family(name, "gauge", help);
-    out.sample(name, labels, value);
-  };
-  const telemetry::WriterCounters& c = health.counters;
-  counter("deviceops_telemetry_samples_taken_total", "Device samples taken by the sampler.",
-          static_cast<double>(service.sampler().sampleCount()));
-  counter("deviceops_telemetry_samples_written_total", "Device samples written to the store.",
-          static_cast<double>(c.samplesWritten));
-  counter("deviceops_telemetry_samples_lost_total",
-          "Samples dropped because the buffer bound was exceeded while the store was down.",
-          static_cast<double>(c.samplesLost));
-  counter("deviceops_telemetry_events_written_total", "Events written to the store.",
-          static_cast<double>(c.eventsWritten));
-  counter("deviceops_telemetry_events_lost_total", "Events dropped (buffer bound exceeded).",
-          static_cast<double>(c.eventsLost));
-  counter("deviceops_telemetry_write_failures_total", "Failed store write attempts.",
-          static_cast<double>(c.writeFailures));
-  gauge("deviceops_telemetry_buffered_items",
-        "Samples and events waiting for the store (memory and spill file).",
-        static_cast<double>(c.bufferedItems));
-  gauge("deviceops_telemetry_spilled_items", "Of the buffered items, those in the spill file.",
-        static_cast<double>(c.spilledItems));
-  gauge("deviceops_telemetry_store_up", "1 when the last write to the store succeeded.",
-        health.up ? 1.0 : 0.0);
-}
+class MetricsRoutes {
+ public:
+  explicit MetricsRoutes(AppContext& context) : context_(context) {}
+
+  Result<http::Reply> metrics(http::Request&) {
+    auto snapshot = context_.inventory.snapshot();
+    const std::string node = context_.node.empty() ? telemetry::localHostName() : context_.node;
+    std::string text;
+    Exposition out(text);
+    writeDeviceGauges(out, *snapshot, node);
+    writeLedger(out, *snapshot, context_.memory, node);
+    for (const auto& writer : context_.metricsWriters) writer(text);
+    return http::bytesReply(200, "text/plain; version=0.0.4; charset=utf-8", std::move(text));
+  }
+
+ private:
+  AppContext& context_;
+};
+
+constexpr RouteSpec<MetricsRoutes> kMetricsRoutes[] = {
+    {"GET", "/metrics", &MetricsRoutes::metrics},
+};
 
 }  // namespace
 
 void registerMetricsRoutes(http::Router& router, AppContext& context) {
-  router.add("GET", "/metrics", [&context](http::Request&) {
-    auto snapshot = context.inventory.snapshot();
-    const std::string node =
-        context.telemetry != nullptr ? context.telemetry->node() : telemetry::localHostName();
-    Exposition out;
-    writeDeviceGauges(out, *snapshot, node);
-    writeLedger(out, *snapshot, context.memory, node);
-    if (context.telemetry != nullptr) writeTelemetry(out, *context.telemetry);
-    for (const auto& writer : context.metricsWriters) writer(out.text());
-    return http::textResponse(200, "text/plain; version=0.0.4; charset=utf-8",
-                              std::move(out.text()));
-  });
+  addRoutes<MetricsRoutes>(router, context.config, http::ErrorShape::kApi,
+                           std::make_shared<MetricsRoutes>(context), kMetricsRoutes);
 }
 
 }  // namespace deviceops::api

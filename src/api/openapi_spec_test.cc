@@ -5,20 +5,34 @@
 #include <set>
 
 #include "api/app.h"
-#include "devices/simulated/simulated_backend.h"
+#include "common/testing/temp_dir.h"
+#include "memory/ledger_store.h"
 
 namespace deviceops::api {
 namespace {
 
-TEST(OpenApiSpecTest, SpecAndRouterAgree) {
-  config::Config config;
-  devices::Inventory inventory({}, {});
-  AppContext context(config, inventory);
-  http::Router router;
-  registerAllRoutes(router, context);
+// Every route group registered, the optional components as disabled (same routes, 503).
+class ApiRoutesTest : public ::testing::Test {
+ protected:
+  ApiRoutesTest()
+      : inventory_({}, {}),
+        memory_(inventory_, std::move(memory::openSqliteLedgerStore(dataDir_.root()).value()),
+                memory::MemoryOptions{}),
+        context_(config_, inventory_, memory_) {
+    registerAllRoutesDisabled(router_, context_);
+  }
 
+  testing::TempDir dataDir_;
+  config::Config config_;
+  devices::Inventory inventory_;
+  memory::MemoryService memory_;
+  AppContext context_;
+  http::Router router_;
+};
+
+TEST_F(ApiRoutesTest, SpecAndRouterAgree) {
   std::set<std::string> routed;
-  for (const http::Route& route : router.routes()) routed.insert(route.method + " " + route.pattern);
+  for (const http::Route& route : router_.routes()) routed.insert(route.method + " " + route.pattern);
 
   const auto spec = nlohmann::json::parse(openApiSpecJson());
   ASSERT_EQ(spec["openapi"].get<std::string>().substr(0, 2), "3.");
@@ -38,6 +52,44 @@ TEST(OpenApiSpecTest, SpecAndRouterAgree) {
   for (const std::string& operation : documented) {
     EXPECT_TRUE(routed.count(operation)) << "documented but not routed: " << operation;
   }
+}
+
+TEST_F(ApiRoutesTest, DisabledComponentsAnswer503NamingTheSetting) {
+  const struct {
+    const char* method;
+    const char* path;
+    const char* reason;
+    http::ErrorShape shape;
+  } cases[] = {
+      {"POST", "/api/training/start", "[training] enabled = false", http::ErrorShape::kApi},
+      {"GET", "/api/training/job-1/events", "[training] enabled = false", http::ErrorShape::kApi},
+      {"POST", "/api/inference/execute", "[inference] enabled = false", http::ErrorShape::kApi},
+      {"POST", "/v2/models/m/infer", "[inference] enabled = false", http::ErrorShape::kKServe},
+      {"GET", "/api/events", "[telemetry] enabled = false", http::ErrorShape::kApi},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(std::string(c.method) + " " + c.path);
+    const http::RouteMatch match = router_.match(c.method, c.path);
+    ASSERT_NE(match.route, nullptr);
+    EXPECT_EQ(match.route->errorShape, c.shape);
+    http::Request request;
+    request.pathParams = match.params;
+    const Result<http::Reply> reply = match.route->handler(request);
+    ASSERT_FALSE(reply.ok());
+    EXPECT_EQ(reply.error().code, ErrorCode::kUnavailable);
+    EXPECT_NE(reply.error().message.find(c.reason), std::string::npos) << reply.error().message;
+  }
+  // Triton's probes still answer: live, and not ready.
+  http::Request request;
+  EXPECT_EQ(router_.match("GET", "/v2/health/live").route->handler(request)->status, 200);
+  EXPECT_EQ(router_.match("GET", "/v2/health/ready").route->handler(request)->status, 400);
+  // The core groups work without the optional components.
+  EXPECT_EQ(router_.match("GET", "/health").route->handler(request)->status, 200);
+  request.pathParams = {{"deviceId", "nope"}};
+  const Result<http::Reply> unknown =
+      router_.match("GET", "/api/memory/nope/status").route->handler(request);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().code, ErrorCode::kNotFound);
 }
 
 }  // namespace

@@ -7,9 +7,8 @@
 #include <sstream>
 #include <unordered_map>
 
-#include "api/app.h"
-#include "common/time_format.h"
-#include "http/errors.h"
+#include "api/route_table.h"
+#include "api/routes.h"
 
 namespace deviceops::api {
 namespace {
@@ -32,13 +31,13 @@ class SwaggerAssets {
  public:
   explicit SwaggerAssets(std::filesystem::path root) : root_(std::move(root)) {}
 
-  http::Response serve(const std::string& file) {
+  Result<http::Reply> serve(const std::string& file) {
     if (file == "swagger-initializer.js") {
-      return http::textResponse(200, "application/javascript", kInitializer);
+      return http::bytesReply(200, "application/javascript", kInitializer);
     }
     if (file.empty() || file.find('/') != std::string::npos || file.find("..") != std::string::npos ||
         file.front() == '.') {
-      return http::errorResponse(ErrorCode::kNotFound, "no such Swagger UI file");
+      return makeError(ErrorCode::kNotFound, "no such Swagger UI file");
     }
     std::lock_guard lock(mutex_);
     auto cached = files_.find(file);
@@ -46,21 +45,20 @@ class SwaggerAssets {
       std::ifstream input(root_ / file, std::ios::binary);
       if (!input) {
         if (!std::filesystem::exists(root_ / "index.html")) {
-          return http::errorResponse(
+          return makeError(
               ErrorCode::kUnavailable,
               fmt::format("Swagger UI assets are not installed at {}; run scripts/setup.sh "
                           "(npm install of swagger-ui-dist)",
                           root_.string()));
         }
-        return http::errorResponse(ErrorCode::kNotFound, "no such Swagger UI file: " + file);
+        return makeError(ErrorCode::kNotFound, "no such Swagger UI file: " + file);
       }
       std::stringstream content;
       content << input.rdbuf();
       cached = files_.emplace(file, content.str()).first;
     }
-    http::Response response = http::textResponse(200, contentTypeFor(file), cached->second);
-    response.headers.emplace_back("Cache-Control", "public, max-age=3600");
-    return response;
+    return http::bytesReply(200, contentTypeFor(file), cached->second)
+        .withHeader("Cache-Control", "public, max-age=3600");
   }
 
  private:
@@ -75,125 +73,120 @@ class SwaggerAssets {
   std::unordered_map<std::string, std::string> files_;
 };
 
+nlohmann::json encodeConfig(const config::Config& c) {
+  json tokens = json::array();
+  for (const auto& token : c.tokens) {
+    tokens.push_back({{"name", token.name}, {"scope", scopeName(token.scope)}});
+  }
+  json backends = c.devices.backends;
+  return {{"listen", fmt::format("{}:{}", c.server.listenHost, c.server.listenPort)},
+          {"dataDir", c.dataDir.string()},
+          {"database", c.database.rfind("postgres", 0) == 0 ? "postgresql" : c.database},
+          {"authRequired", c.authRequired()},
+          {"tokens", tokens},
+          {"maxBodyBytes", c.server.maxBodyBytes},
+          {"devices",
+           {{"backends", backends},
+            {"pollIntervalMs", c.devices.pollInterval.count()},
+            {"simulatedDevices", c.devices.simulated.devices.size()}}},
+          {"health",
+           {{"temperatureMarginCelsius", c.devices.health.temperatureMarginCelsius},
+            {"fallbackSlowdownCelsius", c.devices.health.fallbackSlowdownCelsius},
+            {"memoryUsedRatio", c.devices.health.memoryUsedRatio},
+            {"throttlingDegrades", c.devices.health.throttlingDegrades}}}};
+}
+
+http::Reply redirect(int status, const char* location) {
+  return http::bytesReply(status, "text/plain", std::string("see ") + location + "\n")
+      .withHeader("Location", location);
+}
+
+class SystemRoutes {
+ public:
+  explicit SystemRoutes(AppContext& context)
+      : context_(context),
+        assets_(context.config.server.webRoot / "node_modules" / "swagger-ui-dist"),
+        started_(std::chrono::system_clock::now()) {}
+
+  Result<http::Reply> health(http::Request&) {
+    const auto uptime = std::chrono::duration<double>(std::chrono::system_clock::now() - started_);
+    return http::jsonReply(200, {{"status", "ok"}, {"uptimeSeconds", uptime.count()}});
+  }
+
+  // 503 "starting" until the daemon serves; then 200, "degraded" when a check says so.
+  Result<http::Reply> ready(http::Request&) {
+    auto snapshot = context_.inventory.snapshot();
+    json backends = json::object();
+    for (const auto& backend : snapshot->backends) {
+      backends[backend.name] = backend.available ? "ok" : "unavailable: " + backend.reason;
+    }
+    json checks = {{"devices", backends}, {"store", "ok"}};
+    bool degraded = false;
+    for (const auto& [name, check] : context_.readinessChecks) {
+      ReadinessCheck result = check();
+      degraded = degraded || result.degraded;
+      checks[name] = std::move(result.detail);
+    }
+    const bool isReady = context_.ready.load();
+    return http::jsonReply(isReady ? 200 : 503,
+                           {{"status", !isReady ? "starting" : degraded ? "degraded" : "ready"},
+                            {"checks", checks}});
+  }
+
+  Result<http::Reply> version(http::Request&) {
+    return http::jsonReply(200, {{"name", "deviceops"},
+                                 {"version", DEVICEOPS_VERSION},
+                                 {"onnxRuntimeVersion", onnxRuntimeVersion()},
+                                 {"onnxRuntimeVersionExpected", DEVICEOPS_ORT_VERSION},
+#ifdef NDEBUG
+                                 {"buildType", "Release"},
+#else
+                                 {"buildType", "Debug"},
+#endif
+                                 {"compiler", __VERSION__}});
+  }
+
+  Result<http::Reply> config(http::Request&) {
+    return http::jsonReply(200, encodeConfig(context_.config));
+  }
+
+  Result<http::Reply> openApi(http::Request&) {
+    return http::bytesReply(200, "application/json", std::string(openApiSpecJson()));
+  }
+
+  Result<http::Reply> swaggerRedirect(http::Request&) { return redirect(301, "/swagger/"); }
+  Result<http::Reply> rootRedirect(http::Request&) { return redirect(302, "/swagger/"); }
+  Result<http::Reply> swaggerIndex(http::Request&) { return assets_.serve("index.html"); }
+  Result<http::Reply> swaggerFile(http::Request& request) {
+    return assets_.serve(request.pathParam("file"));
+  }
+
+ private:
+  AppContext& context_;
+  SwaggerAssets assets_;
+  std::chrono::system_clock::time_point started_;
+};
+
+constexpr auto kInline = http::Execution::kInline;
+constexpr RouteSpec<SystemRoutes> kSystemRoutes[] = {
+    {"GET", "/health", &SystemRoutes::health, kInline, std::nullopt, /*authenticate=*/false},
+    {"GET", "/ready", &SystemRoutes::ready, kInline, std::nullopt, /*authenticate=*/false},
+    {"GET", "/api/version", &SystemRoutes::version, kInline},
+    {"GET", "/api/config", &SystemRoutes::config, http::Execution::kWorker, Scope::kAdmin},
+    {"GET", "/openapi.json", &SystemRoutes::openApi, kInline},
+    {"GET", "/swagger", &SystemRoutes::swaggerRedirect},
+    {"GET", "/swagger/", &SystemRoutes::swaggerIndex},
+    {"GET", "/swagger/{file}", &SystemRoutes::swaggerFile},
+    {"GET", "/", &SystemRoutes::rootRedirect},
+};
+
 }  // namespace
 
 std::string onnxRuntimeVersion() { return OrtGetApiBase()->GetVersionString(); }
 
 void registerSystemRoutes(http::Router& router, AppContext& context) {
-  const auto started = std::chrono::system_clock::now();
-  auto& health = router.add("GET", "/health", [started](http::Request&) {
-    const auto uptime = std::chrono::duration<double>(std::chrono::system_clock::now() - started);
-    return http::jsonResponse(200, {{"status", "ok"}, {"uptimeSeconds", uptime.count()}});
-  });
-  health.execution = http::Execution::kInline;
-  health.authenticate = false;
-
-  auto& ready = router.add("GET", "/ready", [&context](http::Request&) {
-    auto snapshot = context.inventory.snapshot();
-    json backends = json::object();
-    for (const auto& backend : snapshot->backends) {
-      backends[backend.name] = backend.available ? "ok" : "unavailable: " + backend.reason;
-    }
-    const bool isReady = context.ready.load();
-    // The telemetry store: "degraded" while writes fail (samples are buffered, the API still
-    // answers, so the node stays ready: 200 with status "degraded").
-    json telemetry = {{"status", "disabled"}};
-    bool degraded = false;
-    if (context.telemetry != nullptr) {
-      const telemetry::StoreHealth store = context.telemetry->storeHealth();
-      degraded = !store.up;
-      telemetry = {{"status", store.up ? "ok" : "degraded"},
-                   {"store", store.kind},
-                   {"bufferedItems", store.counters.bufferedItems},
-                   {"spilledItems", store.counters.spilledItems},
-                   {"lostSamples", store.counters.samplesLost},
-                   {"lostEvents", store.counters.eventsLost}};
-      if (!store.up) telemetry["error"] = store.lastError;
-    }
-    return http::jsonResponse(
-        isReady ? 200 : 503,
-        {{"status", !isReady ? "starting" : degraded ? "degraded" : "ready"},
-         {"checks", {{"devices", backends}, {"store", "ok"}, {"telemetry", telemetry}}}});
-  });
-  ready.execution = http::Execution::kInline;
-  ready.authenticate = false;
-
-  router
-      .add("GET", "/api/version",
-           [](http::Request&) {
-             return http::jsonResponse(200, {{"name", "deviceops"},
-                                             {"version", DEVICEOPS_VERSION},
-                                             {"onnxRuntimeVersion", onnxRuntimeVersion()},
-                                             {"onnxRuntimeVersionExpected", DEVICEOPS_ORT_VERSION},
-#ifdef NDEBUG
-                                             {"buildType", "Release"},
-#else
-                                             {"buildType", "Debug"},
-#endif
-                                             {"compiler", __VERSION__}});
-           })
-      .execution = http::Execution::kInline;
-
-  router
-      .add("GET", "/api/config",
-           [&context](http::Request&) {
-             const config::Config& c = context.config;
-             json tokens = json::array();
-             for (const auto& token : c.tokens) {
-               tokens.push_back({{"name", token.name}, {"scope", scopeName(token.scope)}});
-             }
-             json backends = c.devices.backends;
-             return http::jsonResponse(
-                 200, {{"listen", fmt::format("{}:{}", c.server.listenHost, c.server.listenPort)},
-                       {"dataDir", c.dataDir.string()},
-                       {"database", c.database.rfind("postgres", 0) == 0 ? "postgresql" : c.database},
-                       {"authRequired", c.authRequired()},
-                       {"tokens", tokens},
-                       {"maxBodyBytes", c.server.maxBodyBytes},
-                       {"devices",
-                        {{"backends", backends},
-                         {"pollIntervalMs", c.devices.pollInterval.count()},
-                         {"simulatedDevices", c.devices.simulated.devices.size()}}},
-                       {"health",
-                        {{"temperatureMarginCelsius", c.devices.health.temperatureMarginCelsius},
-                         {"fallbackSlowdownCelsius", c.devices.health.fallbackSlowdownCelsius},
-                         {"memoryUsedRatio", c.devices.health.memoryUsedRatio},
-                         {"throttlingDegrades", c.devices.health.throttlingDegrades}}}});
-           })
-      .scope = Scope::kAdmin;
-
-  router
-      .add("GET", "/openapi.json",
-           [](http::Request&) {
-             return http::textResponse(200, "application/json", std::string(openApiSpecJson()));
-           })
-      .execution = http::Execution::kInline;
-
-  auto assets = std::make_shared<SwaggerAssets>(context.config.server.webRoot /
-                                                "node_modules" / "swagger-ui-dist");
-  router.add("GET", "/swagger", [](http::Request&) {
-    http::Response response = http::textResponse(301, "text/plain", "see /swagger/\n");
-    response.headers.emplace_back("Location", "/swagger/");
-    return response;
-  });
-  router.add("GET", "/swagger/", [assets](http::Request&) { return assets->serve("index.html"); });
-  router.add("GET", "/swagger/{file}",
-             [assets](http::Request& request) { return assets->serve(request.pathParam("file")); });
-  router.add("GET", "/", [](http::Request&) {
-    http::Response response = http::textResponse(302, "text/plain", "see /swagger/\n");
-    response.headers.emplace_back("Location", "/swagger/");
-    return response;
-  });
-}
-
-void registerAllRoutes(http::Router& router, AppContext& context) {
-  registerSystemRoutes(router, context);
-  registerDeviceRoutes(router, context);
-  registerMemoryRoutes(router, context);
-  registerInferenceRoutes(router, context);
-  registerTelemetryRoutes(router, context);
-  registerMetricsRoutes(router, context);
-  registerTrainingRoutes(router, context);
+  addRoutes<SystemRoutes>(router, context.config, http::ErrorShape::kApi,
+                          std::make_shared<SystemRoutes>(context), kSystemRoutes);
 }
 
 }  // namespace deviceops::api

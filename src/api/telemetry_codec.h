@@ -6,13 +6,13 @@
 #include <nlohmann/json.hpp>
 
 #include "common/result.h"
+#include "common/time_format.h"
 #include "telemetry/availability.h"
 #include "telemetry/sample.h"
 
 namespace deviceops::api {
 
-// "2026-11-27T10:00:00Z", "2026-11-27T10:00:00.250+01:00" (RFC 3339; 'T' or ' ', Z or offset).
-Result<telemetry::SystemTime> parseRfc3339(std::string_view text);
+using deviceops::parseRfc3339;  // common/time_format.h
 // "<positive integer><s|m|h|d>", at most 400 days.
 Result<std::chrono::seconds> parseDurationText(std::string_view text);
 // An RFC 3339 time, or a duration meaning that long before `now`.

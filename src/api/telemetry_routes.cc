@@ -1,15 +1,16 @@
 // The device-monitor integration: GET /api/integration/health[/{deviceId}],
-// /api/integration/statistics/{deviceId}, /api/integration/availability and GET /api/events.
-// Health, statistics and events read the telemetry store (worker pool); availability reads the
-// inventory snapshot and the memory ledger.
+// /api/integration/statistics/{deviceId} and GET /api/events read the telemetry store (worker
+// pool); GET /api/integration/availability reads the inventory snapshot and the memory ledger
+// and works without telemetry. The telemetry group also adds its part of /ready and /metrics.
 #include <fmt/format.h>
 
 #include <charconv>
 
-#include "api/app.h"
+#include "api/route_table.h"
+#include "api/routes.h"
 #include "api/telemetry_codec.h"
 #include "common/byte_size.h"
-#include "http/errors.h"
+#include "common/prometheus.h"
 
 namespace deviceops::api {
 namespace {
@@ -17,10 +18,7 @@ namespace {
 using nlohmann::json;
 using telemetry::SystemTime;
 
-http::Response telemetryDisabled() {
-  return http::errorResponse(ErrorCode::kUnavailable,
-                             "telemetry is disabled on this node ([telemetry] enabled = false)");
-}
+constexpr const char* kDisabled = "telemetry is disabled on this node ([telemetry] enabled = false)";
 
 Error badParameter(const std::string& name, const Error& error) {
   return makeError(ErrorCode::kInvalidArgument, name + ": " + error.message, {{"parameter", name}});
@@ -35,32 +33,32 @@ bool isStale(const telemetry::DeviceSample& sample, const telemetry::TelemetrySe
 }
 
 // Resolves an id, UUID or PCI bus id against the inventory, then the store's devices.
-std::optional<std::string> resolveDevice(AppContext& context, const std::string& key) {
-  auto snapshot = context.inventory.snapshot();
+std::optional<std::string> resolveDevice(const devices::Inventory& inventory,
+                                         telemetry::TelemetryService& service,
+                                         const std::string& key) {
+  auto snapshot = inventory.snapshot();
   if (const devices::DeviceView* device = snapshot->find(key)) return device->id;
-  if (context.telemetry != nullptr) {
-    auto known = context.telemetry->store().devices(context.telemetry->node());
-    if (known.ok()) {
-      for (const auto& device : *known) {
-        if (device.deviceId == key || device.uuid == key || device.pciBusId == key) {
-          return device.deviceId;
-        }
+  auto known = service.store().devices(service.node());
+  if (known.ok()) {
+    for (const auto& device : *known) {
+      if (device.deviceId == key || device.uuid == key || device.pciBusId == key) {
+        return device.deviceId;
       }
     }
   }
   return std::nullopt;
 }
 
-http::Response unknownDevice(const std::string& key) {
-  return http::errorResponse(ErrorCode::kNotFound,
-                             fmt::format("no device with id '{}'; GET /api/device lists them", key),
-                             {{"deviceId", key}});
+Error unknownDevice(const std::string& key) {
+  return makeError(ErrorCode::kNotFound,
+                   fmt::format("no device with id '{}'; GET /api/device lists them", key),
+                   {{"deviceId", key}});
 }
 
 // Latest samples: from the store (the monitor data); while the store cannot be read, from the
 // sampler's memory, marked as such.
-json healthOf(AppContext& context, const std::optional<std::string>& only) {
-  telemetry::TelemetryService& service = *context.telemetry;
+json healthOf(const devices::Inventory& inventory, telemetry::TelemetryService& service,
+              const std::optional<std::string>& only) {
   const SystemTime now = std::chrono::system_clock::now();
   auto fromStore = service.store().latestSamples(service.node());
   std::vector<telemetry::DeviceSample> samples;
@@ -73,7 +71,7 @@ json healthOf(AppContext& context, const std::optional<std::string>& only) {
     storeError = fromStore.error().message;
     samples = service.sampler().latest();
   }
-  auto snapshot = context.inventory.snapshot();
+  auto snapshot = inventory.snapshot();
   json devices = json::array();
   for (const auto& sample : samples) {
     if (only && sample.deviceId != *only) continue;
@@ -173,9 +171,11 @@ Result<telemetry::AvailabilityRequirements> decodeRequirements(const http::Reque
   return requirements;
 }
 
-Result<telemetry::EventQuery> decodeEventQuery(const http::Request& request, AppContext& context) {
+Result<telemetry::EventQuery> decodeEventQuery(const http::Request& request,
+                                               const devices::Inventory& inventory,
+                                               telemetry::TelemetryService& service) {
   telemetry::EventQuery query;
-  query.node = context.telemetry->node();
+  query.node = service.node();
   if (auto node = request.queryParam("node")) {
     if (*node == "*") {
       query.node.reset();
@@ -184,7 +184,7 @@ Result<telemetry::EventQuery> decodeEventQuery(const http::Request& request, App
     }
   }
   if (auto device = request.queryParam("deviceId")) {
-    query.deviceId = resolveDevice(context, *device).value_or(*device);
+    query.deviceId = resolveDevice(inventory, service, *device).value_or(*device);
   }
   if (auto since = request.queryParam("since")) {
     auto time = parseSince(*since, std::chrono::system_clock::now());
@@ -211,75 +211,170 @@ Result<telemetry::EventQuery> decodeEventQuery(const http::Request& request, App
   return query;
 }
 
-}  // namespace
+void writeTelemetry(prometheus::TextWriter& out, telemetry::TelemetryService& service) {
+  const telemetry::StoreHealth health = service.storeHealth();
+  const prometheus::Labels labels = {{"node", service.node()}, {"store", health.kind}};
+  const auto counter = [&](const char* name, const char* help, double value) {
+    out.family(name, "counter", help);
+    out.sample(name, labels, value);
+  };
+  const auto gauge = [&](const char* name, const char* help, double value) {
+    out.family(name, "gauge", help);
+    out.sample(name, labels, value);
+  };
+  const telemetry::WriterCounters& c = health.counters;
+  counter("deviceops_telemetry_samples_taken_total", "Device samples taken by the sampler.",
+          static_cast<double>(service.sampler().sampleCount()));
+  counter("deviceops_telemetry_samples_written_total", "Device samples written to the store.",
+          static_cast<double>(c.samplesWritten));
+  counter("deviceops_telemetry_samples_lost_total",
+          "Samples dropped because the buffer bound was exceeded while the store was down.",
+          static_cast<double>(c.samplesLost));
+  counter("deviceops_telemetry_events_written_total", "Events written to the store.",
+          static_cast<double>(c.eventsWritten));
+  counter("deviceops_telemetry_events_lost_total", "Events dropped (buffer bound exceeded).",
+          static_cast<double>(c.eventsLost));
+  counter("deviceops_telemetry_write_failures_total", "Failed store write attempts.",
+          static_cast<double>(c.writeFailures));
+  gauge("deviceops_telemetry_buffered_items",
+        "Samples and events waiting for the store (memory and spill file).",
+        static_cast<double>(c.bufferedItems));
+  gauge("deviceops_telemetry_spilled_items", "Of the buffered items, those in the spill file.",
+        static_cast<double>(c.spilledItems));
+  gauge("deviceops_telemetry_store_up", "1 when the last write to the store succeeded.",
+        health.up ? 1.0 : 0.0);
+}
 
-void registerTelemetryRoutes(http::Router& router, AppContext& context) {
-  router.add("GET", "/api/integration/health", [&context](http::Request&) {
-    if (context.telemetry == nullptr) return telemetryDisabled();
-    return http::jsonResponse(200, healthOf(context, std::nullopt));
-  });
+ReadinessCheck telemetryReadiness(telemetry::TelemetryService& service) {
+  // "degraded" while writes fail: samples are buffered and the API still answers, so the node
+  // stays ready (200 with status "degraded").
+  const telemetry::StoreHealth store = service.storeHealth();
+  json detail = {{"status", store.up ? "ok" : "degraded"},
+                 {"store", store.kind},
+                 {"bufferedItems", store.counters.bufferedItems},
+                 {"spilledItems", store.counters.spilledItems},
+                 {"lostSamples", store.counters.samplesLost},
+                 {"lostEvents", store.counters.eventsLost}};
+  if (!store.up) detail["error"] = store.lastError;
+  return {!store.up, std::move(detail)};
+}
 
-  router.add("GET", "/api/integration/health/{deviceId}", [&context](http::Request& request) {
-    if (context.telemetry == nullptr) return telemetryDisabled();
+class TelemetryRoutes {
+ public:
+  TelemetryRoutes(const devices::Inventory& inventory, telemetry::TelemetryService& service)
+      : inventory_(inventory), service_(service) {}
+
+  Result<http::Reply> health(http::Request&) {
+    return http::jsonReply(200, healthOf(inventory_, service_, std::nullopt));
+  }
+
+  Result<http::Reply> deviceHealth(http::Request& request) {
     const std::string& key = request.pathParam("deviceId");
-    auto id = resolveDevice(context, key);
+    auto id = resolveDevice(inventory_, service_, key);
     if (!id) return unknownDevice(key);
-    json health = healthOf(context, *id);
+    json health = healthOf(inventory_, service_, *id);
     if (health["devices"].empty()) {
-      return http::errorResponse(ErrorCode::kNotFound,
-                                 fmt::format("device '{}' has no sample yet", *id),
-                                 {{"deviceId", *id}});
+      return makeError(ErrorCode::kNotFound, fmt::format("device '{}' has no sample yet", *id),
+                       {{"deviceId", *id}});
     }
     json device = health["devices"][0];
     device["source"] = health["source"];
-    return http::jsonResponse(200, device);
-  });
+    return http::jsonReply(200, device);
+  }
 
-  router.add("GET", "/api/integration/statistics/{deviceId}", [&context](http::Request& request) {
-    if (context.telemetry == nullptr) return telemetryDisabled();
+  Result<http::Reply> statistics(http::Request& request) {
     const std::string& key = request.pathParam("deviceId");
-    Result<Window> window = decodeWindow(request);
-    if (!window.ok()) return http::errorResponse(window.error());
-    auto id = resolveDevice(context, key);
+    ASSIGN_OR_RETURN(const Window window, decodeWindow(request));
+    auto id = resolveDevice(inventory_, service_, key);
     if (!id) return unknownDevice(key);
-    auto statistics = context.telemetry->store().statistics(
-        context.telemetry->node(), *id, window->from, window->to, window->resolution);
-    if (!statistics.ok()) return http::errorResponse(statistics.error());
-    return http::jsonResponse(200, encodeStatistics(*statistics));
-  });
+    return encoded(service_.store().statistics(service_.node(), *id, window.from, window.to,
+                                               window.resolution),
+                   encodeStatistics);
+  }
 
-  router.add("GET", "/api/integration/availability", [&context](http::Request& request) {
-    Result<telemetry::AvailabilityRequirements> requirements = decodeRequirements(request);
-    if (!requirements.ok()) return http::errorResponse(requirements.error());
-    auto snapshot = context.inventory.snapshot();
+  Result<http::Reply> events(http::Request& request) {
+    ASSIGN_OR_RETURN(const telemetry::EventQuery query,
+                     decodeEventQuery(request, inventory_, service_));
+    return encoded(service_.store().events(query), [](const auto& events) {
+      json list = json::array();
+      for (const auto& event : events) list.push_back(encodeStoredEvent(event));
+      return json{{"events", list}, {"count", list.size()}};
+    });
+  }
+
+ private:
+  const devices::Inventory& inventory_;
+  telemetry::TelemetryService& service_;
+};
+
+constexpr RouteSpec<TelemetryRoutes> kTelemetryRoutes[] = {
+    {"GET", "/api/integration/health", &TelemetryRoutes::health},
+    {"GET", "/api/integration/health/{deviceId}", &TelemetryRoutes::deviceHealth},
+    {"GET", "/api/integration/statistics/{deviceId}", &TelemetryRoutes::statistics},
+    {"GET", "/api/events", &TelemetryRoutes::events},
+};
+
+// Works without telemetry: the inventory and the memory ledger.
+class AvailabilityRoutes {
+ public:
+  explicit AvailabilityRoutes(AppContext& context) : context_(context) {}
+
+  Result<http::Reply> availability(http::Request& request) {
+    ASSIGN_OR_RETURN(const telemetry::AvailabilityRequirements requirements,
+                     decodeRequirements(request));
+    auto snapshot = context_.inventory.snapshot();
     json devices = json::array();
     std::size_t available = 0;
     for (const auto& device :
-         telemetry::evaluateAvailability(*snapshot, context.memory, *requirements)) {
+         telemetry::evaluateAvailability(*snapshot, &context_.memory, requirements)) {
       available += device.available ? 1 : 0;
       devices.push_back(encodeAvailability(device));
     }
     json asked = json::object();
-    if (requirements->minFreeBytes) asked["minFreeBytes"] = *requirements->minFreeBytes;
-    if (requirements->type) asked["type"] = *requirements->type;
-    if (requirements->maxUtilization) asked["maxUtilization"] = *requirements->maxUtilization;
-    return http::jsonResponse(
-        200, {{"node", context.telemetry != nullptr ? context.telemetry->node() : std::string()},
-              {"requirements", asked},
-              {"availableCount", available},
-              {"devices", devices}});
-  });
+    if (requirements.minFreeBytes) asked["minFreeBytes"] = *requirements.minFreeBytes;
+    if (requirements.type) asked["type"] = *requirements.type;
+    if (requirements.maxUtilization) asked["maxUtilization"] = *requirements.maxUtilization;
+    return http::jsonReply(200, {{"node", context_.node},
+                                 {"requirements", asked},
+                                 {"availableCount", available},
+                                 {"devices", devices}});
+  }
 
-  router.add("GET", "/api/events", [&context](http::Request& request) {
-    if (context.telemetry == nullptr) return telemetryDisabled();
-    Result<telemetry::EventQuery> query = decodeEventQuery(request, context);
-    if (!query.ok()) return http::errorResponse(query.error());
-    auto events = context.telemetry->store().events(*query);
-    if (!events.ok()) return http::errorResponse(events.error());
-    json list = json::array();
-    for (const auto& event : *events) list.push_back(encodeStoredEvent(event));
-    return http::jsonResponse(200, {{"events", list}, {"count", list.size()}});
+ private:
+  AppContext& context_;
+};
+
+constexpr RouteSpec<AvailabilityRoutes> kAvailabilityRoutes[] = {
+    {"GET", "/api/integration/availability", &AvailabilityRoutes::availability},
+};
+
+}  // namespace
+
+void registerTelemetryRoutes(http::Router& router, AppContext& context,
+                             telemetry::TelemetryService& telemetry) {
+  addRoutes<TelemetryRoutes>(router, context.config, http::ErrorShape::kApi,
+                             std::make_shared<TelemetryRoutes>(context.inventory, telemetry),
+                             kTelemetryRoutes);
+  context.node = telemetry.node();
+  context.readinessChecks.emplace_back("telemetry",
+                                       [&telemetry] { return telemetryReadiness(telemetry); });
+  context.metricsWriters.insert(context.metricsWriters.begin(), [&telemetry](std::string& text) {
+    prometheus::TextWriter out(text);
+    writeTelemetry(out, telemetry);
   });
+}
+
+void registerTelemetryUnavailable(http::Router& router, AppContext& context) {
+  addUnavailableRoutes<TelemetryRoutes>(router, context.config, http::ErrorShape::kApi,
+                                        kTelemetryRoutes, kDisabled);
+  context.readinessChecks.emplace_back(
+      "telemetry", [] { return ReadinessCheck{false, json{{"status", "disabled"}}}; });
+}
+
+void registerAvailabilityRoutes(http::Router& router, AppContext& context) {
+  addRoutes<AvailabilityRoutes>(router, context.config, http::ErrorShape::kApi,
+                                std::make_shared<AvailabilityRoutes>(context),
+                                kAvailabilityRoutes);
 }
 
 }  // namespace deviceops::api

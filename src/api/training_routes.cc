@@ -2,29 +2,23 @@
 // checkpoints, export to ONNX and registration with the inference registry. The original paths
 // are kept exactly: POST /api/training/start, POST /api/training/{jobId}/stop,
 // GET /api/training/sessions, GET /api/training/{jobId}/progress, POST /api/training/data/upload.
-// With training disabled (AppContext::training null) every route answers 503.
+// With training disabled every route answers 503 (registerTrainingUnavailable).
 #include <fmt/format.h>
 
 #include <charconv>
 #include <filesystem>
 
-#include "api/app.h"
 #include "api/inference_codec.h"
-#include "http/errors.h"
+#include "api/route_table.h"
+#include "api/routes.h"
 #include "training/module_store.h"
-#include "training/onnx_export.h"
-#include "training/safetensors.h"
 
 namespace deviceops::api {
 namespace {
 
 using nlohmann::json;
-namespace fs = std::filesystem;
 
-http::Response disabled() {
-  return http::errorResponse(ErrorCode::kUnavailable,
-                             "training is disabled on this node ([training] enabled = false)");
-}
+constexpr const char* kDisabled = "training is disabled on this node ([training] enabled = false)";
 
 Result<std::int64_t> integerParam(const http::Request& request, const std::string& name,
                                   std::int64_t fallback, std::int64_t min, std::int64_t max) {
@@ -86,18 +80,13 @@ class JobEventStream final : public http::ResponseStream {
   std::chrono::steady_clock::time_point lastWrite_ = std::chrono::steady_clock::now();
 };
 
-http::Response uploadDataset(AppContext& context, http::Request& request) {
-  const auto name = request.queryParam("name");
-  if (!name) {
-    return http::errorResponse(ErrorCode::kInvalidArgument,
-                               "name: required query parameter (1-64 characters [A-Za-z0-9._-])");
-  }
+Result<training::DatasetOptions> decodeDatasetOptions(const http::Request& request) {
   training::DatasetOptions options;
   options.format = request.queryParam("format").value_or("csv");
   if (options.format != "csv" && options.format != "npy" && options.format != "safetensors") {
-    return http::errorResponse(ErrorCode::kInvalidArgument,
-                               "format: expected \"csv\", \"npy\" or \"safetensors\", got \"" +
-                                   options.format + "\"");
+    return makeError(ErrorCode::kInvalidArgument,
+                     "format: expected \"csv\", \"npy\" or \"safetensors\", got \"" +
+                         options.format + "\"");
   }
   options.labelColumn = request.queryParam("labelColumn").value_or("");
   if (const auto delimiter = request.queryParam("delimiter")) {
@@ -106,257 +95,254 @@ http::Response uploadDataset(AppContext& context, http::Request& request) {
     } else if (delimiter->size() == 1 && *delimiter != "\"") {
       options.delimiter = delimiter->front();
     } else {
-      return http::errorResponse(ErrorCode::kInvalidArgument,
-                                 "delimiter: expected one character other than '\"', or \"tab\"");
+      return makeError(ErrorCode::kInvalidArgument,
+                       "delimiter: expected one character other than '\"', or \"tab\"");
     }
   }
   options.featuresTensor = request.queryParam("featuresTensor").value_or("features");
   options.labelsTensor = request.queryParam("labelsTensor").value_or("labels");
-  const std::string part = request.queryParam("part").value_or("");
-  if (options.format == "npy" && part != "features" && part != "labels") {
-    return http::errorResponse(ErrorCode::kInvalidArgument,
-                               "part: format npy needs part=features or part=labels");
-  }
-  if (request.bodyFile.empty()) {
-    return http::errorResponse(ErrorCode::kInvalidArgument, "the request has no body");
-  }
-  Result<training::DatasetInfo> info =
-      context.datasets->add(*name, options, part, request.bodyFile);
-  if (!info.ok()) return http::errorResponse(info.error());
-  http::Response response = http::jsonResponse(201, info->toJson());
-  response.headers.emplace_back("Location", "/api/training/data/" + info->id);
-  return response;
+  return options;
 }
 
-http::Response startJob(AppContext& context, http::Request& request) {
-  Result<json> body = http::parseJsonBody(request);
-  if (!body.ok()) return http::errorResponse(body.error());
-  // A TorchScript model names an uploaded module; the daemon resolves it to its file.
+// The job spec of POST /api/training/start. A TorchScript model names an uploaded module; the
+// daemon resolves it to its file.
+Result<training::JobSpec> decodeJobSpec(const http::Request& request,
+                                        const std::filesystem::path& dataDir) {
+  ASSIGN_OR_RETURN(json body, http::parseJsonBody(request));
   std::optional<training::ModuleInfo> module;
-  if (json& model = (*body)["model"]; model.is_object() && model.value("type", "") == "torchscript") {
+  if (json& model = body["model"]; model.is_object() && model.value("type", "") == "torchscript") {
     if (!model.contains("module") || !model["module"].is_string()) {
-      return http::errorResponse(ErrorCode::kInvalidArgument,
-                                 "model.module: the name of an uploaded TorchScript module");
+      return makeError(ErrorCode::kInvalidArgument,
+                       "model.module: the name of an uploaded TorchScript module");
     }
-    Result<training::ModuleInfo> found =
-        training::findModule(context.config.dataDir, model["module"].get<std::string>());
-    if (!found.ok()) return http::errorResponse(found.error());
-    module = *found;
+    ASSIGN_OR_RETURN(module, training::findModule(dataDir, model["module"].get<std::string>()));
     model.erase("module");
-  } else if (body->contains("model") && (*body)["model"].is_null()) {
-    body->erase("model");
+  } else if (body.contains("model") && body["model"].is_null()) {
+    body.erase("model");
   }
-  Result<training::JobSpec> spec = training::parseJobSpec(*body);
-  if (!spec.ok()) return http::errorResponse(spec.error());
-  if (module) spec->model.torchscriptPath = module->path;
-  Result<training::JobRecord> job = context.training->submit(std::move(spec.value()), request.principal);
-  if (!job.ok()) return http::errorResponse(job.error());
-  http::Response response = http::jsonResponse(201, training::toSummaryJson(*job));
-  response.headers.emplace_back("Location", "/api/training/" + job->id);
-  return response;
+  ASSIGN_OR_RETURN(training::JobSpec spec, training::parseJobSpec(body));
+  if (module) spec.model.torchscriptPath = module->path;
+  return spec;
 }
 
-http::Response exportJob(AppContext& context, http::Request& request, const std::string& jobId) {
-  json body = json::object();
-  if (!request.body.empty()) {
-    Result<json> parsed = http::parseJsonBody(request);
-    if (!parsed.ok()) return http::errorResponse(parsed.error());
-    body = std::move(parsed.value());
-  }
+// {"name"?, "version"?, "load"?, "persist"?} of POST /api/training/{jobId}/export; may be empty.
+Result<training::ExportRequest> decodeExportRequest(const http::Request& request) {
+  training::ExportRequest decoded;
+  decoded.owner = request.principal;
+  if (request.body.empty()) return decoded;
+  ASSIGN_OR_RETURN(const json body, http::parseJsonBody(request));
   for (const auto& [key, value] : body.items()) {
     if (key != "name" && key != "version" && key != "load" && key != "persist") {
-      return http::errorResponse(ErrorCode::kInvalidArgument, "unknown field \"" + key + "\"");
+      return makeError(ErrorCode::kInvalidArgument, "unknown field \"" + key + "\"");
     }
     if ((key == "name" || key == "version") && !value.is_string()) {
-      return http::errorResponse(ErrorCode::kInvalidArgument, key + ": expected a string");
+      return makeError(ErrorCode::kInvalidArgument, key + ": expected a string");
     }
     if ((key == "load" || key == "persist") && !value.is_boolean()) {
-      return http::errorResponse(ErrorCode::kInvalidArgument, key + ": expected true or false");
+      return makeError(ErrorCode::kInvalidArgument, key + ": expected true or false");
     }
   }
-  Result<training::JobRecord> job = context.training->get(jobId);
-  if (!job.ok()) return http::errorResponse(job.error());
-  if (job->state != training::JobState::kCompleted || job->weightsPath.empty()) {
-    return http::errorResponse(ErrorCode::kConflict,
-                               fmt::format("job {} is {}; only completed jobs can be exported",
-                                           jobId, training::jobStateName(job->state)));
-  }
-  if (!job->spec.model.builtIn()) {
-    return http::errorResponse(ErrorCode::kConflict,
-                               "TorchScript jobs cannot be exported to ONNX here; their trained "
-                               "module is model.pt in the job directory");
-  }
-  Result<training::SafeTensorFile> weights = training::readSafeTensorsFile(job->weightsPath);
-  if (!weights.ok()) return http::errorResponse(weights.error());
-  const fs::path onnxFile = context.training->jobDirectory(jobId) / "model.onnx";
-  if (Status status = training::exportOnnx(job->spec.model, *weights, onnxFile); !status.ok()) {
-    return http::errorResponse(status.error());
-  }
-  json out = {{"jobId", jobId}, {"onnx", onnxFile.string()}};
-  if (body.value("load", true)) {
-    if (context.models == nullptr) {
-      return http::errorResponse(ErrorCode::kUnavailable,
-                                 "inference is disabled on this node; the ONNX file is written");
-    }
-    // The registry takes ownership of an upload: give it a copy, the job keeps model.onnx.
-    const fs::path copy = onnxFile.parent_path() / "model.onnx.upload";
-    std::error_code error;
-    fs::copy_file(onnxFile, copy, fs::copy_options::overwrite_existing, error);
-    if (error) {
-      return http::errorResponse(ErrorCode::kInternal, "cannot copy the ONNX file: " + error.message());
-    }
-    inference::LoadRequest load;
-    load.name = body.value("name", job->spec.name.empty() ? jobId : job->spec.name);
-    load.version = body.value("version", "1");
-    load.persist = body.value("persist", false);
-    load.owner = request.principal;
-    load.runner.instances = context.config.inference.instances;
-    load.runner.maxQueue = context.config.inference.maxQueue;
-    Result<inference::ModelInfo> model = context.models->loadUploadFile(copy, std::move(load));
-    if (!model.ok()) return http::errorResponse(model.error());
-    (void)context.training->setExportedModel(jobId, model->id);
-    out["model"] = encodeModelInfo(*model);
-  }
-  return http::jsonResponse(201, out);
+  if (body.contains("name")) decoded.name = body["name"].get<std::string>();
+  decoded.version = body.value("version", decoded.version);
+  decoded.load = body.value("load", true);
+  decoded.persist = body.value("persist", false);
+  return decoded;
 }
+
+json encodeExportResult(const training::ExportResult& result) {
+  json out = {{"jobId", result.jobId}, {"onnx", result.onnxFile.string()}};
+  if (result.model) out["model"] = encodeModelInfo(*result.model);
+  return out;
+}
+
+json encodeSessions(const std::vector<training::JobRecord>& jobs,
+                    const std::optional<std::string>& state) {
+  json out = json::array();
+  for (const training::JobRecord& job : jobs) {
+    if (state && training::jobStateName(job.state) != *state) continue;
+    out.push_back(training::toSummaryJson(job));
+  }
+  return {{"sessions", out}};
+}
+
+class TrainingRoutes {
+ public:
+  TrainingRoutes(const config::Config& config, training::JobManager& jobs,
+                 training::DatasetCatalog& datasets, training::ModelServer serve)
+      : dataDir_(config.dataDir), jobs_(jobs), datasets_(datasets), serve_(std::move(serve)) {}
+
+  Result<http::Reply> uploadDataset(http::Request& request) {
+    const auto name = request.queryParam("name");
+    if (!name) {
+      return makeError(ErrorCode::kInvalidArgument,
+                       "name: required query parameter (1-64 characters [A-Za-z0-9._-])");
+    }
+    ASSIGN_OR_RETURN(const training::DatasetOptions options, decodeDatasetOptions(request));
+    const std::string part = request.queryParam("part").value_or("");
+    if (options.format == "npy" && part != "features" && part != "labels") {
+      return makeError(ErrorCode::kInvalidArgument,
+                       "part: format npy needs part=features or part=labels");
+    }
+    if (request.bodyFile.empty()) {
+      return makeError(ErrorCode::kInvalidArgument, "the request has no body");
+    }
+    ASSIGN_OR_RETURN(const training::DatasetInfo info,
+                     datasets_.add(*name, options, part, request.bodyFile));
+    return http::jsonReply(201, info.toJson())
+        .withHeader("Location", "/api/training/data/" + info.id);
+  }
+
+  Result<http::Reply> uploadModule(http::Request& request) {
+    const auto name = request.queryParam("name");
+    if (!name) return makeError(ErrorCode::kInvalidArgument, "name: required");
+    if (request.bodyFile.empty()) {
+      return makeError(ErrorCode::kInvalidArgument, "the request has no body");
+    }
+    return encoded(training::addModule(dataDir_, *name, request.bodyFile),
+                   [](const training::ModuleInfo& module) { return module.toJson(); }, 201);
+  }
+
+  Result<http::Reply> modules(http::Request&) {
+    json out = json::array();
+    for (const auto& module : training::listModules(dataDir_)) out.push_back(module.toJson());
+    return http::jsonReply(200, {{"models", out}});
+  }
+
+  Result<http::Reply> datasets(http::Request&) {
+    json out = json::array();
+    for (const training::DatasetInfo& info : datasets_.list()) out.push_back(info.toJson());
+    return http::jsonReply(200, {{"datasets", out}});
+  }
+
+  Result<http::Reply> dataset(http::Request& request) {
+    return encoded(datasets_.get(request.pathParam("datasetId")),
+                   [](const training::DatasetInfo& info) { return info.toJson(); });
+  }
+
+  Result<http::Reply> removeDataset(http::Request& request) {
+    const std::string& id = request.pathParam("datasetId");
+    RETURN_IF_ERROR(datasets_.remove(id));
+    return http::jsonReply(200, {{"deleted", id}});
+  }
+
+  Result<http::Reply> start(http::Request& request) {
+    ASSIGN_OR_RETURN(training::JobSpec spec, decodeJobSpec(request, dataDir_));
+    ASSIGN_OR_RETURN(const training::JobRecord job, jobs_.submit(std::move(spec), request.principal));
+    return http::jsonReply(201, training::toSummaryJson(job))
+        .withHeader("Location", "/api/training/" + job.id);
+  }
+
+  Result<http::Reply> sessions(http::Request& request) {
+    const auto state = request.queryParam("state");
+    if (state && !training::parseJobState(*state)) {
+      return makeError(ErrorCode::kInvalidArgument, "state: unknown job state \"" + *state + "\"");
+    }
+    return http::jsonReply(200, encodeSessions(jobs_.list(), state));
+  }
+
+  Result<http::Reply> job(http::Request& request) {
+    return encoded(jobs_.get(request.pathParam("jobId")),
+                   [](const training::JobRecord& job) { return training::toJson(job); });
+  }
+
+  Result<http::Reply> removeJob(http::Request& request) {
+    const std::string& id = request.pathParam("jobId");
+    RETURN_IF_ERROR(jobs_.remove(id));
+    return http::jsonReply(200, {{"deleted", id}});
+  }
+
+  Result<http::Reply> progress(http::Request& request) {
+    return encoded(jobs_.get(request.pathParam("jobId")), training::toProgressJson);
+  }
+
+  Result<http::Reply> stop(http::Request& request) {
+    ASSIGN_OR_RETURN(const std::int64_t grace, integerParam(request, "graceSeconds", -1, 0, 3600));
+    std::optional<std::chrono::milliseconds> graceMs;
+    if (grace >= 0) graceMs = std::chrono::seconds(grace);
+    return encoded(jobs_.stop(request.pathParam("jobId"), graceMs), training::toSummaryJson, 202);
+  }
+
+  Result<http::Reply> resume(http::Request& request) {
+    return encoded(jobs_.resume(request.pathParam("jobId")), training::toSummaryJson, 202);
+  }
+
+  Result<http::Reply> events(http::Request& request) {
+    const std::string jobId = request.pathParam("jobId");
+    RETURN_IF_ERROR(jobs_.get(jobId));
+    std::uint64_t after = 0;
+    if (const std::string_view last = request.header("last-event-id"); !last.empty()) {
+      std::from_chars(last.data(), last.data() + last.size(), after);
+    }
+    return http::streamReply(std::make_shared<JobEventStream>(jobs_, jobId, after),
+                             "text/event-stream");
+  }
+
+  Result<http::Reply> logs(http::Request& request) {
+    ASSIGN_OR_RETURN(const std::int64_t tail, integerParam(request, "tail", 200, 1, 100000));
+    ASSIGN_OR_RETURN(const std::int64_t rank, integerParam(request, "rank", 0, 0, 1023));
+    const std::string& jobId = request.pathParam("jobId");
+    ASSIGN_OR_RETURN(const std::vector<std::string> lines,
+                     jobs_.logs(jobId, static_cast<int>(rank), static_cast<std::size_t>(tail)));
+    return http::jsonReply(200, {{"jobId", jobId}, {"rank", rank}, {"lines", lines}});
+  }
+
+  Result<http::Reply> checkpoints(http::Request& request) {
+    return encoded(jobs_.checkpoints(request.pathParam("jobId")),
+                   [](const json& list) { return json{{"checkpoints", list}}; });
+  }
+
+  Result<http::Reply> exportModel(http::Request& request) {
+    ASSIGN_OR_RETURN(const training::ExportRequest decoded, decodeExportRequest(request));
+    return encoded(training::exportJobModel(jobs_, request.pathParam("jobId"), decoded, serve_),
+                   encodeExportResult, 201);
+  }
+
+ private:
+  std::filesystem::path dataDir_;
+  training::JobManager& jobs_;
+  training::DatasetCatalog& datasets_;
+  training::ModelServer serve_;
+};
+
+using W = http::Execution;
+constexpr RouteSpec<TrainingRoutes> kTrainingRoutes[] = {
+    {"POST", "/api/training/data/upload", &TrainingRoutes::uploadDataset, W::kWorker, std::nullopt,
+     true, /*bodyToFile=*/true,
+     [](const config::Config& config) { return config.training.maxDatasetBytes; }},
+    {"POST", "/api/training/models/upload", &TrainingRoutes::uploadModule, W::kWorker,
+     std::nullopt, true, /*bodyToFile=*/true,
+     [](const config::Config& config) { return config.training.maxModuleBytes; }},
+    {"GET", "/api/training/models", &TrainingRoutes::modules},
+    {"GET", "/api/training/data", &TrainingRoutes::datasets},
+    {"GET", "/api/training/data/{datasetId}", &TrainingRoutes::dataset},
+    {"DELETE", "/api/training/data/{datasetId}", &TrainingRoutes::removeDataset},
+    {"POST", "/api/training/start", &TrainingRoutes::start},
+    {"GET", "/api/training/sessions", &TrainingRoutes::sessions},
+    {"GET", "/api/training/{jobId}", &TrainingRoutes::job},
+    {"DELETE", "/api/training/{jobId}", &TrainingRoutes::removeJob},
+    {"GET", "/api/training/{jobId}/progress", &TrainingRoutes::progress},
+    {"POST", "/api/training/{jobId}/stop", &TrainingRoutes::stop},
+    {"POST", "/api/training/{jobId}/resume", &TrainingRoutes::resume},
+    {"GET", "/api/training/{jobId}/events", &TrainingRoutes::events},
+    {"GET", "/api/training/{jobId}/logs", &TrainingRoutes::logs},
+    {"GET", "/api/training/{jobId}/checkpoints", &TrainingRoutes::checkpoints},
+    {"POST", "/api/training/{jobId}/export", &TrainingRoutes::exportModel},
+};
 
 }  // namespace
 
-void registerTrainingRoutes(http::Router& router, AppContext& context) {
-  auto guarded = [&context](auto handler) {
-    return [&context, handler](http::Request& request) -> http::Response {
-      if (context.training == nullptr || context.datasets == nullptr) return disabled();
-      return handler(request);
-    };
-  };
-  http::Route& upload = router.add("POST", "/api/training/data/upload",
-                                   guarded([&context](http::Request& request) {
-                                     return uploadDataset(context, request);
-                                   }));
-  upload.bodyToFile = true;
-  upload.maxBodyBytes = context.config.training.maxDatasetBytes;
+void registerTrainingRoutes(http::Router& router, AppContext& context,
+                            training::JobManager& jobs, training::DatasetCatalog& datasets,
+                            training::ModelServer serve) {
+  addRoutes<TrainingRoutes>(
+      router, context.config, http::ErrorShape::kApi,
+      std::make_shared<TrainingRoutes>(context.config, jobs, datasets, std::move(serve)),
+      kTrainingRoutes);
+}
 
-  http::Route& moduleUpload = router.add(
-      "POST", "/api/training/models/upload", guarded([&context](http::Request& request) {
-        const auto name = request.queryParam("name");
-        if (!name) return http::errorResponse(ErrorCode::kInvalidArgument, "name: required");
-        if (request.bodyFile.empty()) {
-          return http::errorResponse(ErrorCode::kInvalidArgument, "the request has no body");
-        }
-        Result<training::ModuleInfo> module =
-            training::addModule(context.config.dataDir, *name, request.bodyFile);
-        return module.ok() ? http::jsonResponse(201, module->toJson())
-                           : http::errorResponse(module.error());
-      }));
-  moduleUpload.bodyToFile = true;
-  moduleUpload.maxBodyBytes = context.config.training.maxModuleBytes;
-  router.add("GET", "/api/training/models", guarded([&context](http::Request&) {
-               json out = json::array();
-               for (const auto& module : training::listModules(context.config.dataDir)) {
-                 out.push_back(module.toJson());
-               }
-               return http::jsonResponse(200, {{"models", out}});
-             }));
-
-  router.add("GET", "/api/training/data", guarded([&context](http::Request&) {
-               json out = json::array();
-               for (const training::DatasetInfo& info : context.datasets->list()) {
-                 out.push_back(info.toJson());
-               }
-               return http::jsonResponse(200, {{"datasets", out}});
-             }));
-  router.add("GET", "/api/training/data/{datasetId}", guarded([&context](http::Request& request) {
-               Result<training::DatasetInfo> info =
-                   context.datasets->get(request.pathParam("datasetId"));
-               return info.ok() ? http::jsonResponse(200, info->toJson())
-                                : http::errorResponse(info.error());
-             }));
-  router.add("DELETE", "/api/training/data/{datasetId}", guarded([&context](http::Request& request) {
-               Status status = context.datasets->remove(request.pathParam("datasetId"));
-               return status.ok() ? http::jsonResponse(200, {{"deleted", request.pathParam("datasetId")}})
-                                  : http::errorResponse(status.error());
-             }));
-
-  router.add("POST", "/api/training/start", guarded([&context](http::Request& request) {
-               return startJob(context, request);
-             }));
-  router.add("GET", "/api/training/sessions", guarded([&context](http::Request& request) {
-               const auto state = request.queryParam("state");
-               if (state && !training::parseJobState(*state)) {
-                 return http::errorResponse(ErrorCode::kInvalidArgument,
-                                            "state: unknown job state \"" + *state + "\"");
-               }
-               json out = json::array();
-               for (const training::JobRecord& job : context.training->list()) {
-                 if (state && training::jobStateName(job.state) != *state) continue;
-                 out.push_back(training::toSummaryJson(job));
-               }
-               return http::jsonResponse(200, {{"sessions", out}});
-             }));
-  router.add("GET", "/api/training/{jobId}", guarded([&context](http::Request& request) {
-               Result<training::JobRecord> job = context.training->get(request.pathParam("jobId"));
-               return job.ok() ? http::jsonResponse(200, training::toJson(*job))
-                               : http::errorResponse(job.error());
-             }));
-  router.add("DELETE", "/api/training/{jobId}", guarded([&context](http::Request& request) {
-               Status status = context.training->remove(request.pathParam("jobId"));
-               return status.ok() ? http::jsonResponse(200, {{"deleted", request.pathParam("jobId")}})
-                                  : http::errorResponse(status.error());
-             }));
-  router.add("GET", "/api/training/{jobId}/progress", guarded([&context](http::Request& request) {
-               Result<training::JobRecord> job = context.training->get(request.pathParam("jobId"));
-               return job.ok() ? http::jsonResponse(200, training::toProgressJson(*job))
-                               : http::errorResponse(job.error());
-             }));
-  router.add("POST", "/api/training/{jobId}/stop", guarded([&context](http::Request& request) {
-               Result<std::int64_t> grace = integerParam(request, "graceSeconds", -1, 0, 3600);
-               if (!grace.ok()) return http::errorResponse(grace.error());
-               std::optional<std::chrono::milliseconds> graceMs;
-               if (*grace >= 0) graceMs = std::chrono::seconds(*grace);
-               Result<training::JobRecord> job =
-                   context.training->stop(request.pathParam("jobId"), graceMs);
-               return job.ok() ? http::jsonResponse(202, training::toSummaryJson(*job))
-                               : http::errorResponse(job.error());
-             }));
-  router.add("POST", "/api/training/{jobId}/resume", guarded([&context](http::Request& request) {
-               Result<training::JobRecord> job = context.training->resume(request.pathParam("jobId"));
-               return job.ok() ? http::jsonResponse(202, training::toSummaryJson(*job))
-                               : http::errorResponse(job.error());
-             }));
-  router.add("GET", "/api/training/{jobId}/events", guarded([&context](http::Request& request) {
-               const std::string jobId = request.pathParam("jobId");
-               if (Result<training::JobRecord> job = context.training->get(jobId); !job.ok()) {
-                 return http::errorResponse(job.error());
-               }
-               std::uint64_t after = 0;
-               if (const std::string_view last = request.header("last-event-id"); !last.empty()) {
-                 std::from_chars(last.data(), last.data() + last.size(), after);
-               }
-               http::Response response;
-               response.contentType = "text/event-stream";
-               response.stream = std::make_shared<JobEventStream>(*context.training, jobId, after);
-               return response;
-             }));
-  router.add("GET", "/api/training/{jobId}/logs", guarded([&context](http::Request& request) {
-               Result<std::int64_t> tail = integerParam(request, "tail", 200, 1, 100000);
-               Result<std::int64_t> rank = integerParam(request, "rank", 0, 0, 1023);
-               if (!tail.ok()) return http::errorResponse(tail.error());
-               if (!rank.ok()) return http::errorResponse(rank.error());
-               Result<std::vector<std::string>> lines = context.training->logs(
-                   request.pathParam("jobId"), static_cast<int>(*rank),
-                   static_cast<std::size_t>(*tail));
-               if (!lines.ok()) return http::errorResponse(lines.error());
-               return http::jsonResponse(200, {{"jobId", request.pathParam("jobId")},
-                                               {"rank", *rank}, {"lines", *lines}});
-             }));
-  router.add("GET", "/api/training/{jobId}/checkpoints", guarded([&context](http::Request& request) {
-               Result<json> list = context.training->checkpoints(request.pathParam("jobId"));
-               return list.ok() ? http::jsonResponse(200, {{"checkpoints", *list}})
-                                : http::errorResponse(list.error());
-             }));
-  router.add("POST", "/api/training/{jobId}/export", guarded([&context](http::Request& request) {
-               return exportJob(context, request, request.pathParam("jobId"));
-             }));
+void registerTrainingUnavailable(http::Router& router, AppContext& context) {
+  addUnavailableRoutes<TrainingRoutes>(router, context.config, http::ErrorShape::kApi,
+                                       kTrainingRoutes, kDisabled);
 }
 
 }  // namespace deviceops::api

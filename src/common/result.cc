@@ -8,7 +8,6 @@ std::string_view errorCodeName(ErrorCode code) {
     case ErrorCode::kUnauthenticated: return "UNAUTHENTICATED";
     case ErrorCode::kPermissionDenied: return "PERMISSION_DENIED";
     case ErrorCode::kNotFound: return "NOT_FOUND";
-    case ErrorCode::kMethodNotAllowed: return "METHOD_NOT_ALLOWED";
     case ErrorCode::kConflict: return "CONFLICT";
     case ErrorCode::kPayloadTooLarge: return "PAYLOAD_TOO_LARGE";
     case ErrorCode::kUnsupportedMediaType: return "UNSUPPORTED_MEDIA_TYPE";

@@ -2,10 +2,16 @@
 //
 // Functions in the core that can fail return Result<T> (or Status for no value). Exceptions from
 // third-party libraries are caught at the edge of the component that calls them and turned into
-// an Error here. ErrorCode maps to an HTTP status in exactly one place: api/error_mapping.cc.
+// an Error here. ErrorCode maps to an HTTP status in exactly one place: http/errors.cc.
+//
+// Long fallible sequences read straight down with the macros at the end of this file:
+//   RETURN_IF_ERROR(store.insert(record));
+//   ASSIGN_OR_RETURN(Model model, registry.find(name));
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <chrono>
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -18,10 +24,9 @@ enum class ErrorCode {
   kUnauthenticated,    // no or unknown credentials (401)
   kPermissionDenied,   // credentials valid but insufficient, or path outside allowed roots (403)
   kNotFound,           // the named thing does not exist (404)
-  kMethodNotAllowed,   // the path exists, the method does not (405)
   kConflict,           // the state of the target forbids it now, e.g. budget exceeded (409)
   kPayloadTooLarge,    // body above the configured limit (413)
-  kUnsupportedMediaType,  // wrong Content-Type (415)
+  kUnsupportedMediaType,  // wrong Content-Type (415): a JSON body that is not JSON
   kResourceExhausted,  // the device cannot hold it at all (507)
   kUnavailable,        // transient: try again later (503)
   kDeadlineExceeded,   // the work did not finish in time (504)
@@ -35,11 +40,14 @@ struct Error {
   ErrorCode code = ErrorCode::kInternal;
   std::string message;  // client-facing: what was wrong and what was expected
   nlohmann::json details = nlohmann::json::object();
+  // When trying again makes sense, after how long (HTTP: Retry-After). Unset on a kUnavailable
+  // error means one second.
+  std::optional<std::chrono::seconds> retryAfter;
 };
 
 inline Error makeError(ErrorCode code, std::string message,
                        nlohmann::json details = nlohmann::json::object()) {
-  return Error{code, std::move(message), std::move(details)};
+  return Error{code, std::move(message), std::move(details), std::nullopt};
 }
 
 template <class T>
@@ -81,4 +89,29 @@ class [[nodiscard]] Status {
   bool ok_ = true;
 };
 
+// The error of a Status or a failed Result, for the macros below.
+inline const Error& errorOf(const Status& status) { return status.error(); }
+template <class T>
+const Error& errorOf(const Result<T>& result) {
+  return result.error();
+}
+
 }  // namespace deviceops
+
+// Returns the error of `expression` (a Status or a Result) from the enclosing function, whose
+// return type must be constructible from an Error (Status or any Result<T>).
+#define RETURN_IF_ERROR(expression)                                   \
+  do {                                                                \
+    if (auto&& deviceops_status_ = (expression); !deviceops_status_.ok()) \
+      return ::deviceops::errorOf(deviceops_status_);                 \
+  } while (false)
+
+#define DEVICEOPS_CONCAT_INNER_(a, b) a##b
+#define DEVICEOPS_CONCAT_(a, b) DEVICEOPS_CONCAT_INNER_(a, b)
+// Declares `declaration` (e.g. `Model model` or `auto model`) from the value of the Result
+// `expression`, or returns its error from the enclosing function.
+#define ASSIGN_OR_RETURN(declaration, expression)                                          \
+  auto DEVICEOPS_CONCAT_(deviceops_result_, __LINE__) = (expression);                       \
+  if (!DEVICEOPS_CONCAT_(deviceops_result_, __LINE__).ok())                                 \
+    return DEVICEOPS_CONCAT_(deviceops_result_, __LINE__).error();                          \
+  declaration = std::move(DEVICEOPS_CONCAT_(deviceops_result_, __LINE__)).value()

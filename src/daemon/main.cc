@@ -207,8 +207,11 @@ int run(config::Config config, const sigset_t& signals) {
     return 1;
   }
 
-  api::AppContext context(config, inventory);
-  context.memory = &memoryService;
+  api::AppContext context(config, inventory, memoryService);
+  http::Router router;
+  api::registerCoreRoutes(router, context);
+  NullEventSink noEvents;
+  EventSink* events = &noEvents;  // the telemetry store once it is up
 
   // Telemetry: sampling starts now; from here on events go to its store.
   std::unique_ptr<telemetry::TelemetryService> telemetryService;
@@ -220,12 +223,14 @@ int run(config::Config config, const sigset_t& signals) {
     }
     telemetryService = std::move(made.value());
     telemetryService->start();
-    context.telemetry = telemetryService.get();
-    context.events = telemetryService.get();
+    events = telemetryService.get();
     memoryService.setEventSink(telemetryService.get());
+    api::registerTelemetryRoutes(router, context, *telemetryService);
     spdlog::info("telemetry: node {}, every {} s, store {} ({})", telemetryService->node(),
                  config.telemetry.interval.count(), telemetryService->store().kind(),
                  telemetryService->store().description());
+  } else {
+    api::registerTelemetryUnavailable(router, context);
   }
 
   // Inference: the registry charges the ledger for every model; start() installs it as the
@@ -236,14 +241,14 @@ int run(config::Config config, const sigset_t& signals) {
     for (const auto& directory : {options.uploadDirectory, options.modelRoots.front()}) {
       std::filesystem::create_directories(directory, error);
     }
-    models = std::make_unique<inference::ModelRegistry>(inventory, memoryService, options,
-                                                        *context.events);
+    models = std::make_unique<inference::ModelRegistry>(inventory, memoryService, options, *events);
     if (Status started = models->start(); !started.ok()) {
       spdlog::error("model registry: {}", started.error().message);
       return 1;
     }
-    context.models = models.get();
-    context.metricsWriters.push_back([&models](std::string& out) { models->writeMetrics(out); });
+    api::registerInferenceRoutes(router, context, *models);
+  } else {
+    api::registerInferenceUnavailable(router, context);
   }
   // Training: datasets and jobs; each job attempt runs deviceops-trainer child processes.
   std::unique_ptr<training::DatasetCatalog> datasets;
@@ -266,19 +271,20 @@ int run(config::Config config, const sigset_t& signals) {
     options.autoResume = config.training.autoResume;
     options.stopGrace = config.training.stopGrace;
     auto manager = training::JobManager::open(options, *datasets, inventory, &memoryService,
-                                              *context.events);
+                                              *events);
     if (!manager.ok()) {
       spdlog::error("training jobs: {}", manager.error().message);
       return 1;
     }
     jobs = std::move(manager.value());
-    context.datasets = datasets.get();
-    context.training = jobs.get();
+    api::registerTrainingRoutes(router, context, *jobs, *datasets,
+                                models ? training::registryModelServer(*models)
+                                       : training::unavailableModelServer());
     spdlog::info("training: trainer {}, {} job(s) at a time", options.trainerExecutable.string(),
                  options.maxConcurrentJobs);
+  } else {
+    api::registerTrainingUnavailable(router, context);
   }
-  http::Router router;
-  api::registerAllRoutes(router, context);
   http::HttpServer server(serverOptions(config), router, api::makeAuthorizer(config));
   if (Status started = server.start(); !started.ok()) {
     spdlog::error("{}", started.error().message);

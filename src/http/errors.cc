@@ -1,6 +1,10 @@
 #include "http/errors.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cstdint>
 
 namespace deviceops::http {
 
@@ -10,7 +14,6 @@ int httpStatusFor(ErrorCode code) {
     case ErrorCode::kUnauthenticated: return 401;
     case ErrorCode::kPermissionDenied: return 403;
     case ErrorCode::kNotFound: return 404;
-    case ErrorCode::kMethodNotAllowed: return 405;
     case ErrorCode::kConflict: return 409;
     case ErrorCode::kPayloadTooLarge: return 413;
     case ErrorCode::kUnsupportedMediaType: return 415;
@@ -22,21 +25,46 @@ int httpStatusFor(ErrorCode code) {
   return 500;
 }
 
-Response errorResponse(const Error& error) {
-  nlohmann::json body = {{"error",
-                          {{"code", errorCodeName(error.code)},
-                           {"message", error.message},
-                           {"details", error.details.is_null() ? nlohmann::json::object()
-                                                               : error.details}}}};
-  Response response = jsonResponse(httpStatusFor(error.code), body);
-  if (error.code == ErrorCode::kUnauthenticated) {
-    response.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"deviceops\"");
+Reply errorReply(const Error& error, ErrorShape shape) {
+  nlohmann::json body;
+  if (shape == ErrorShape::kKServe) {
+    body = {{"error", error.message}};
+  } else {
+    body = {{"error",
+             {{"code", errorCodeName(error.code)},
+              {"message", error.message},
+              {"details", error.details.is_null() ? nlohmann::json::object() : error.details}}}};
   }
-  return response;
+  Reply reply = jsonReply(httpStatusFor(error.code), body);
+  if (error.code == ErrorCode::kUnauthenticated) {
+    reply.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"deviceops\"");
+  }
+  if (error.retryAfter) {
+    reply.headers.emplace_back("Retry-After",
+                               std::to_string(std::max<std::int64_t>(1, error.retryAfter->count())));
+  } else if (error.code == ErrorCode::kUnavailable) {
+    reply.headers.emplace_back("Retry-After", "1");
+  }
+  return reply;
 }
 
-Response errorResponse(ErrorCode code, std::string message, nlohmann::json details) {
-  return errorResponse(makeError(code, std::move(message), std::move(details)));
+Reply notFoundReply(std::string_view method, std::string_view path) {
+  if (path.empty() || path.front() != '/') {
+    return errorReply(makeError(ErrorCode::kNotFound, "path must start with '/'"));
+  }
+  return errorReply(
+      makeError(ErrorCode::kNotFound, fmt::format("no endpoint {} {}", method, path)));
+}
+
+Reply methodNotAllowedReply(std::string_view method, std::string_view path,
+                            const std::vector<std::string>& allowed) {
+  const std::string list = fmt::format("{}", fmt::join(allowed, ", "));
+  const nlohmann::json body = {
+      {"error",
+       {{"code", "METHOD_NOT_ALLOWED"},
+        {"message", fmt::format("method {} is not allowed on {}; allowed: {}", method, path, list)},
+        {"details", {{"allowed", allowed}}}}}};
+  return jsonReply(405, body).withHeader("Allow", list);
 }
 
 Result<nlohmann::json> parseJsonBody(const Request& request, bool requireObject) {

@@ -27,19 +27,37 @@ const std::string& Request::pathParam(const std::string& name) const {
   return pathParams.at(name);
 }
 
-Response jsonResponse(int status, const nlohmann::json& body) {
-  Response response;
-  response.status = status;
-  response.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  return response;
+Reply Reply::withHeader(std::string name, std::string value) && {
+  headers.emplace_back(std::move(name), std::move(value));
+  return std::move(*this);
 }
 
-Response textResponse(int status, std::string contentType, std::string body) {
-  Response response;
-  response.status = status;
-  response.contentType = std::move(contentType);
-  response.body = std::move(body);
-  return response;
+Reply jsonReply(int status, const nlohmann::json& body) {
+  Reply reply;
+  reply.status = status;
+  reply.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return reply;
+}
+
+Reply bytesReply(int status, std::string contentType, std::string body) {
+  Reply reply;
+  reply.status = status;
+  reply.contentType = std::move(contentType);
+  reply.body = std::move(body);
+  return reply;
+}
+
+Reply emptyReply(int status) {
+  Reply reply;
+  reply.status = status;
+  return reply;
+}
+
+Reply streamReply(std::shared_ptr<ResponseStream> stream, std::string contentType) {
+  Reply reply;
+  reply.contentType = std::move(contentType);
+  reply.stream = std::move(stream);
+  return reply;
 }
 
 std::optional<std::string> percentDecode(std::string_view text, bool plusIsSpace) {

@@ -50,17 +50,25 @@ class ResponseStream {
   virtual std::optional<std::string> next(std::chrono::milliseconds wait) = 0;
 };
 
-struct Response {
+// What a handler returns on success (errors are Result errors, rendered by http/errors.cc in
+// the route's error shape): a status, a body with its type, extra headers, or a stream.
+struct Reply {
   int status = 200;
   std::string contentType = "application/json";
   std::string body;
-  std::filesystem::path bodyFile;  // set instead of body for routes with bodyToFile
   std::vector<std::pair<std::string, std::string>> headers;
   std::shared_ptr<ResponseStream> stream;  // set instead of body for streamed responses
+
+  // The same reply with one more header: `return jsonReply(201, x).withHeader("Location", url);`
+  Reply withHeader(std::string name, std::string value) &&;
 };
 
-Response jsonResponse(int status, const nlohmann::json& body);
-Response textResponse(int status, std::string contentType, std::string body);
+Reply jsonReply(int status, const nlohmann::json& body);
+Reply bytesReply(int status, std::string contentType, std::string body);
+// No body at all (Content-Type application/json, as Triton answers its readiness probes).
+Reply emptyReply(int status);
+// A 200 whose body is produced over time by `stream` (Server-Sent Events: text/event-stream).
+Reply streamReply(std::shared_ptr<ResponseStream> stream, std::string contentType);
 
 // Percent-decodes `text`; returns nullopt on a malformed escape. `plusIsSpace` for queries.
 std::optional<std::string> percentDecode(std::string_view text, bool plusIsSpace);

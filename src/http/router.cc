@@ -56,12 +56,15 @@ Route& Router::add(std::string method, std::string pattern, Handler handler) {
   return routes_.back();
 }
 
+Route& RouteGroup::add(std::string method, std::string pattern, Handler handler) {
+  Route& route = router_.add(std::move(method), std::move(pattern), std::move(handler));
+  route.errorShape = shape_;
+  return route;
+}
+
 RouteMatch Router::match(std::string_view method, std::string_view path) const {
   RouteMatch result;
-  if (path.empty() || path.front() != '/') {
-    result.error = makeError(ErrorCode::kNotFound, "path must start with '/'");
-    return result;
-  }
+  if (path.empty() || path.front() != '/') return result;
   const std::vector<std::string_view> segments = split(path);
   int best = -1;
   std::set<std::string> allowed;
@@ -84,17 +87,7 @@ RouteMatch Router::match(std::string_view method, std::string_view path) const {
     matchPattern(result.route->pattern, segments, &result.params);
     return result;
   }
-  if (!allowed.empty()) {
-    std::string list;
-    for (const std::string& m : allowed) list += (list.empty() ? "" : ", ") + m;
-    result.error = makeError(ErrorCode::kMethodNotAllowed,
-                             fmt::format("method {} is not allowed on {}; allowed: {}", method,
-                                         path, list),
-                             {{"allowed", allowed}});
-  } else {
-    result.error =
-        makeError(ErrorCode::kNotFound, fmt::format("no endpoint {} {}", method, path));
-  }
+  result.allowedMethods.assign(allowed.begin(), allowed.end());
   return result;
 }
 

@@ -17,7 +17,15 @@
 
 namespace deviceops::http {
 
-using Handler = std::function<Response(Request&)>;
+// A handler decodes the request, makes one domain call and encodes the result. Failures are
+// returned as errors; the server renders them (http/errors.cc) in the route's ErrorShape.
+using Handler = std::function<Result<Reply>(Request&)>;
+
+// How errors of a route look on the wire.
+enum class ErrorShape {
+  kApi,     // {"error": {"code": "NOT_FOUND", "message": "...", "details": {...}}}
+  kKServe,  // KServe v2 / Triton: {"error": "message"}
+};
 
 enum class Execution {
   kInline,   // cheap and non-blocking (reads a cached snapshot): runs on the I/O thread
@@ -37,18 +45,33 @@ struct Route {
   // request is authenticated before the body is read. The server deletes the file after the
   // handler returns unless the handler moved it away.
   bool bodyToFile = false;
+  ErrorShape errorShape = ErrorShape::kApi;  // for the handler's errors and the server's own
 };
 
 struct RouteMatch {
-  const Route* route = nullptr;  // null: see error
+  const Route* route = nullptr;  // null: no route (allowedMethods says whether the path exists)
   std::map<std::string, std::string> params;
-  std::optional<Error> error;    // kNotFound or kMethodNotAllowed (details.allowed lists methods)
+  std::vector<std::string> allowedMethods;  // the path exists, but only for these methods (405)
+};
+
+class Router;
+
+// Routes that share an error shape: a route file adds its routes through one group.
+class RouteGroup {
+ public:
+  RouteGroup(Router& router, ErrorShape shape) : router_(router), shape_(shape) {}
+  Route& add(std::string method, std::string pattern, Handler handler);
+
+ private:
+  Router& router_;
+  ErrorShape shape_;
 };
 
 class Router {
  public:
   // Adds a route. Default scope: kRead for GET/HEAD, kOperate for everything else.
   Route& add(std::string method, std::string pattern, Handler handler);
+  RouteGroup group(ErrorShape shape) { return RouteGroup(*this, shape); }
   RouteMatch match(std::string_view method, std::string_view path) const;
   const std::vector<Route>& routes() const { return routes_; }
 

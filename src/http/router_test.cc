@@ -8,7 +8,7 @@ namespace deviceops::http {
 namespace {
 
 Handler named(std::string name) {
-  return [name](Request&) { return textResponse(200, "text/plain", name); };
+  return [name](Request&) -> Result<Reply> { return bytesReply(200, "text/plain", name); };
 }
 
 class RouterTest : public testing::Test {
@@ -24,10 +24,12 @@ class RouterTest : public testing::Test {
   }
   std::string run(std::string_view method, std::string_view path) {
     RouteMatch match = router.match(method, path);
-    if (match.route == nullptr) return std::string(errorCodeName(match.error->code));
+    if (match.route == nullptr) {
+      return match.allowedMethods.empty() ? "NOT_FOUND" : "METHOD_NOT_ALLOWED";
+    }
     Request request;
     request.pathParams = match.params;
-    return match.route->handler(request).body;
+    return match.route->handler(request)->body;
   }
   Router router;
 };
@@ -60,9 +62,23 @@ TEST_F(RouterTest, CapturesParametersAndListsAllowedMethods) {
   ASSERT_NE(match.route, nullptr);
   EXPECT_EQ(match.params.at("deviceId"), "gpu-1");
   RouteMatch wrong = router.match("PATCH", "/api/memory/allocate");
-  ASSERT_TRUE(wrong.error);
-  EXPECT_EQ(wrong.error->code, ErrorCode::kMethodNotAllowed);
-  EXPECT_EQ(wrong.error->details["allowed"], nlohmann::json::array({"DELETE", "POST"}));
+  EXPECT_EQ(wrong.route, nullptr);
+  EXPECT_EQ(wrong.allowedMethods, (std::vector<std::string>{"DELETE", "POST"}));
+  const Reply reply = methodNotAllowedReply("PATCH", "/api/memory/allocate", wrong.allowedMethods);
+  EXPECT_EQ(reply.status, 405);
+  const auto body = nlohmann::json::parse(reply.body);
+  EXPECT_EQ(body["error"]["code"], "METHOD_NOT_ALLOWED");
+  EXPECT_EQ(body["error"]["details"]["allowed"], nlohmann::json::array({"DELETE", "POST"}));
+  EXPECT_EQ(reply.headers, (std::vector<std::pair<std::string, std::string>>{
+                               {"Allow", "DELETE, POST"}}));
+  EXPECT_EQ(router.match("GET", "/nowhere").allowedMethods.size(), 0u);
+}
+
+TEST_F(RouterTest, GroupsGiveTheirRoutesTheirErrorShape) {
+  RouteGroup kserve = router.group(ErrorShape::kKServe);
+  kserve.add("GET", "/v2/thing", named("thing"));
+  EXPECT_EQ(router.match("GET", "/v2/thing").route->errorShape, ErrorShape::kKServe);
+  EXPECT_EQ(router.match("GET", "/api/device").route->errorShape, ErrorShape::kApi);
 }
 
 TEST_F(RouterTest, DefaultScopesFollowTheMethod) {
@@ -92,17 +108,43 @@ TEST(ErrorsTest, EveryCodeHasOneStatusAndTheBodyShape) {
   const std::pair<ErrorCode, int> cases[] = {
       {ErrorCode::kInvalidArgument, 400}, {ErrorCode::kUnauthenticated, 401},
       {ErrorCode::kPermissionDenied, 403}, {ErrorCode::kNotFound, 404},
-      {ErrorCode::kMethodNotAllowed, 405}, {ErrorCode::kConflict, 409},
+      {ErrorCode::kConflict, 409},
       {ErrorCode::kPayloadTooLarge, 413}, {ErrorCode::kUnsupportedMediaType, 415},
       {ErrorCode::kResourceExhausted, 507}, {ErrorCode::kUnavailable, 503},
       {ErrorCode::kDeadlineExceeded, 504}, {ErrorCode::kInternal, 500}};
   for (const auto& [code, status] : cases) {
-    Response response = errorResponse(code, "what went wrong", {{"k", 1}});
+    Reply response = errorReply(makeError(code, "what went wrong", {{"k", 1}}));
     EXPECT_EQ(response.status, status);
     auto body = nlohmann::json::parse(response.body);
     EXPECT_EQ(body["error"]["code"], errorCodeName(code));
     EXPECT_EQ(body["error"]["message"], "what went wrong");
     EXPECT_EQ(body["error"]["details"]["k"], 1);
+  }
+}
+
+TEST(ErrorsTest, KServeShapeRetryAfterAndAuthenticateHeaders) {
+  const auto header = [](const Reply& reply, const std::string& name) {
+    for (const auto& [key, value] : reply.headers) {
+      if (key == name) return value;
+    }
+    return std::string("<none>");
+  };
+  Error full = makeError(ErrorCode::kUnavailable, "queue is full", {{"queued", 3}});
+  full.retryAfter = std::chrono::seconds(4);
+  const Reply kserve = errorReply(full, ErrorShape::kKServe);
+  EXPECT_EQ(kserve.status, 503);
+  EXPECT_EQ(nlohmann::json::parse(kserve.body), (nlohmann::json{{"error", "queue is full"}}));
+  EXPECT_EQ(header(kserve, "Retry-After"), "4");
+  const Reply api = errorReply(full);
+  EXPECT_EQ(nlohmann::json::parse(api.body)["error"]["details"]["queued"], 3);
+  EXPECT_EQ(header(api, "Retry-After"), "4");
+  // kUnavailable without a typed delay: one second; other codes: no Retry-After.
+  EXPECT_EQ(header(errorReply(makeError(ErrorCode::kUnavailable, "x")), "Retry-After"), "1");
+  EXPECT_EQ(header(errorReply(makeError(ErrorCode::kConflict, "x")), "Retry-After"), "<none>");
+  for (const ErrorShape shape : {ErrorShape::kApi, ErrorShape::kKServe}) {
+    const Reply unauthenticated = errorReply(makeError(ErrorCode::kUnauthenticated, "x"), shape);
+    EXPECT_EQ(unauthenticated.status, 401);
+    EXPECT_EQ(header(unauthenticated, "WWW-Authenticate"), "Bearer realm=\"deviceops\"");
   }
 }
 

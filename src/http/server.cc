@@ -271,8 +271,9 @@ class HttpServer::Impl {
     }
     const std::uint64_t bodyLimit =
         route != nullptr && route->maxBodyBytes ? *route->maxBodyBytes : options_.maxBodyBytes;
+    const ErrorShape shape = route != nullptr ? route->errorShape : ErrorShape::kApi;
     if (const auto length = parser.content_length(); length && *length > bodyLimit) {
-      co_await writeError(connection, ErrorCode::kPayloadTooLarge,
+      co_await writeError(connection, shape, ErrorCode::kPayloadTooLarge,
                           fmt::format("request body of {} bytes exceeds the limit of {} bytes",
                                       *length, bodyLimit),
                           header.version(), remote, started,
@@ -285,7 +286,7 @@ class HttpServer::Impl {
       Request probe = toRequest(parser.get(), remote);
       if (route->authenticate && authorizer_) {
         if (Result<std::string> principal = authorizer_(probe, route->scope); !principal.ok()) {
-          co_await writeResponse(connection, errorResponse(principal.error()), header.version(),
+          co_await writeResponse(connection, errorReply(principal.error(), shape), header.version(),
                                  false, false, remote, started, probe);
           co_return false;
         }
@@ -320,7 +321,7 @@ class HttpServer::Impl {
       request = toRequest(message, remote);
       request.body = std::move(message.body());
     }
-    Response response = co_await dispatch(request, connection);
+    Reply response = co_await dispatch(request, connection);
     if (!request.bodyFile.empty()) {
       std::error_code ignored;
       std::filesystem::remove(request.bodyFile, ignored);  // unless the handler moved it away
@@ -367,7 +368,7 @@ class HttpServer::Impl {
     parser.get().body().open(file.path().c_str(), beast::file_mode::write, ec);
     if (ec) {
       spdlog::error("cannot create {}: {}", file.path().string(), ec.message());
-      co_await writeError(connection, ErrorCode::kInternal, "cannot store the request body", 11,
+      co_await writeError(connection, ErrorShape::kApi, ErrorCode::kInternal, "cannot store the request body", 11,
                           remote, started, "-", "-");
       co_return std::nullopt;
     }
@@ -399,29 +400,37 @@ class HttpServer::Impl {
     return request;
   }
 
-  static Response invoke(const Route& route, Request& request) {
+  static Reply invoke(const Route& route, Request& request) {
     try {
-      return route.handler(request);
+      Result<Reply> reply = route.handler(request);
+      if (!reply.ok()) return errorReply(reply.error(), route.errorShape);
+      return std::move(reply).value();
     } catch (const std::exception& error) {
       spdlog::error("handler {} {} threw: {}", route.method, route.pattern, error.what());
-      return errorResponse(ErrorCode::kInternal, "internal error; see the daemon log");
+      return errorReply(makeError(ErrorCode::kInternal, "internal error; see the daemon log"),
+                        route.errorShape);
     }
   }
 
-  awaitable<Response> dispatch(Request& request, Connection& connection) {
+  awaitable<Reply> dispatch(Request& request, Connection& connection) {
     auto target = parseTarget(request.target);
     if (!target) {
-      co_return errorResponse(ErrorCode::kInvalidArgument,
-                              "malformed request target (bad percent-encoding?)");
+      co_return errorReply(makeError(ErrorCode::kInvalidArgument,
+                                     "malformed request target (bad percent-encoding?)"));
     }
     request.path = std::move(target->path);
     request.query = std::move(target->query);
     RouteMatch match = router_.match(request.method, request.path);
-    if (match.route == nullptr) co_return errorResponse(*match.error);
+    if (match.route == nullptr) {
+      if (!match.allowedMethods.empty()) {
+        co_return methodNotAllowedReply(request.method, request.path, match.allowedMethods);
+      }
+      co_return notFoundReply(request.method, request.path);
+    }
     const Route& route = *match.route;
     if (route.authenticate && authorizer_) {
       Result<std::string> principal = authorizer_(request, route.scope);
-      if (!principal.ok()) co_return errorResponse(principal.error());
+      if (!principal.ok()) co_return errorReply(principal.error(), route.errorShape);
       request.principal = std::move(principal.value());
     }
     request.pathParams = std::move(match.params);
@@ -430,9 +439,9 @@ class HttpServer::Impl {
     asio::co_spawn(connection.socket.get_executor(),
                    watchDisconnect(connection.shared_from_this(), request.cancelled, watching),
                    asio::detached);
-    Response response = co_await asio::co_spawn(
+    Reply response = co_await asio::co_spawn(
         workers_.get_executor(),
-        [&route, &request]() -> awaitable<Response> { co_return invoke(route, request); },
+        [&route, &request]() -> awaitable<Reply> { co_return invoke(route, request); },
         use_awaitable);
     *watching = false;
     boost::system::error_code ignored;
@@ -457,7 +466,7 @@ class HttpServer::Impl {
     }
   }
 
-  awaitable<bool> writeResponse(Connection& connection, Response response, unsigned version,
+  awaitable<bool> writeResponse(Connection& connection, Reply response, unsigned version,
                                 bool keepAlive, bool head, const std::string& remote,
                                 SteadyClock::time_point started, const Request& request) {
     if (response.stream && !head) {
@@ -488,7 +497,7 @@ class HttpServer::Impl {
   // mismatched with its operator new in this function; both are Asio's own pair.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-  awaitable<void> writeStream(Connection& connection, Response response, unsigned version,
+  awaitable<void> writeStream(Connection& connection, Reply response, unsigned version,
                               const std::string& remote, SteadyClock::time_point started,
                               const Request& request) {
     static constexpr std::chrono::milliseconds kPoll{500};
@@ -545,7 +554,8 @@ class HttpServer::Impl {
     return peeked == 0 || (peeked < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
   }
 
-  awaitable<void> writeError(Connection& connection, ErrorCode code, std::string message,
+  awaitable<void> writeError(Connection& connection, ErrorShape shape, ErrorCode code,
+                             std::string message,
                              unsigned version, const std::string& remote,
                              SteadyClock::time_point started, std::string method,
                              std::string target) {
@@ -553,7 +563,8 @@ class HttpServer::Impl {
     request.method = std::move(method);
     request.target = std::move(target);
     request.principal = "-";
-    co_await writeResponse(connection, errorResponse(code, std::move(message)), version, false, false,
+    co_await writeResponse(connection, errorReply(makeError(code, std::move(message)), shape),
+                           version, false, false,
                            remote, started, request);
   }
 
@@ -562,17 +573,17 @@ class HttpServer::Impl {
                                    std::string_view part, const std::string& remote,
                                    SteadyClock::time_point started, std::uint64_t bodyLimit) {
     if (ec == bhttp::error::body_limit) {
-      co_await writeError(connection, ErrorCode::kPayloadTooLarge,
+      co_await writeError(connection, ErrorShape::kApi, ErrorCode::kPayloadTooLarge,
                           fmt::format("request body exceeds the limit of {} bytes", bodyLimit),
                           11, remote, started, "-", "-");
     } else if (ec == bhttp::error::header_limit) {
-      co_await writeError(connection, ErrorCode::kPayloadTooLarge,
+      co_await writeError(connection, ErrorShape::kApi, ErrorCode::kPayloadTooLarge,
                           fmt::format("request header exceeds the limit of {} bytes",
                                       options_.maxHeaderBytes),
                           11, remote, started, "-", "-");
     } else if (ec.category() == make_error_code(bhttp::error::bad_target).category() &&
                ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
-      co_await writeError(connection, ErrorCode::kInvalidArgument,
+      co_await writeError(connection, ErrorShape::kApi, ErrorCode::kInvalidArgument,
                           fmt::format("malformed HTTP request {}: {}", part, ec.message()), 11,
                           remote, started, "-", "-");
     } else if (ec == beast::error::timeout) {

@@ -88,34 +88,32 @@ class ServerTest : public ::testing::Test {
     uploads_ = std::filesystem::temp_directory_path() /
                ("deviceops-server-test-" + std::to_string(::getpid()));
     std::filesystem::create_directories(uploads_);
-    router_.add("POST", "/echo", [](Request& request) {
-      return textResponse(200, "text/plain", std::to_string(request.body.size()));
+    router_.add("POST", "/echo", [](Request& request) -> Result<Reply> {
+      return bytesReply(200, "text/plain", std::to_string(request.body.size()));
     });
-    Route& upload = router_.add("POST", "/upload", [this](Request& request) {
+    Route& upload = router_.add("POST", "/upload", [this](Request& request) -> Result<Reply> {
       seenBodyFile_ = request.bodyFile;
       std::ifstream in(request.bodyFile, std::ios::binary);
       const std::string content((std::istreambuf_iterator<char>(in)), {});
-      return textResponse(200, "text/plain",
+      return bytesReply(200, "text/plain",
                           std::to_string(content.size()) + ":" + content.substr(0, 8) +
                               (request.body.empty() ? ":memory-empty" : ":memory-used"));
     });
     upload.bodyToFile = true;
     upload.maxBodyBytes = 1 << 20;
     // Runs 3 s unless cancelled (the test client waits up to 5 s for a reply).
-    router_.add("POST", "/slow", [this](Request& request) {
+    router_.add("POST", "/slow", [this](Request& request) -> Result<Reply> {
       const auto until = std::chrono::steady_clock::now() + 3s;
       while (!request.cancelled->load() && std::chrono::steady_clock::now() < until) {
         std::this_thread::sleep_for(5ms);
       }
       slowCancelled_.set_value(request.cancelled->load());
-      return textResponse(200, "text/plain", "done");
+      return bytesReply(200, "text/plain", "done");
     });
-    router_.add("GET", "/count", [this](Request& request) {
-      Response response;
-      response.contentType = "text/event-stream";
-      response.stream = std::make_shared<CountingStream>(
-          std::stoi(request.queryParam("to").value_or("3")), streamDestroyed_);
-      return response;
+    router_.add("GET", "/count", [this](Request& request) -> Result<Reply> {
+      return streamReply(std::make_shared<CountingStream>(
+                             std::stoi(request.queryParam("to").value_or("3")), streamDestroyed_),
+                         "text/event-stream");
     });
     ServerOptions options;
     options.port = 0;

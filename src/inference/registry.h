@@ -187,6 +187,8 @@ class ModelRegistry {
 
   // Prometheus text for per-model metrics (deviceops_inference_*).
   void writeMetrics(std::string& out) const;
+  // As constructed: the model roots, defaults, limits.
+  const RegistryOptions& options() const;
 
  private:
   class Impl;

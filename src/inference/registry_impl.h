@@ -52,6 +52,7 @@ class ModelRegistry::Impl {
   Result<ModelInfo> find(const std::string& idOrName, const std::string& version) const;
   Result<InferResult> infer(InferRequest request);
   std::uint64_t reclaim(const std::string& deviceId, std::uint64_t bytesNeeded);
+  const RegistryOptions& options() const { return options_; }
 
  private:
   struct Replica {

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "common/prometheus.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -10,35 +12,23 @@ namespace {
 
 constexpr int kBatchBounds[] = {1, 2, 4, 8, 16, 32, 64, 128};
 
-std::string formatDouble(double value) {
-  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
-  if (std::isnan(value)) return "NaN";
-  return fmt::format("{}", value);
-}
-
 std::string modelLabels(const ModelInfo& model) {
-  return fmt::format("model=\"{}\",version=\"{}\"", escapeLabelValue(model.name),
-                     escapeLabelValue(model.version));
+  return prometheus::formatLabels({{"model", model.name}, {"version", model.version}});
 }
 
-void writeHeader(std::string& out, std::string_view name, std::string_view type,
-                 std::string_view help) {
-  fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
-}
-
-void writeHistogram(std::string& out, std::string_view name, const std::string& labels,
+// `labels` already formatted; one family's samples: buckets (cumulative), sum and count.
+void writeHistogram(prometheus::TextWriter& out, std::string_view name, const std::string& labels,
                     const Histogram& histogram) {
+  const std::string bucket = std::string(name) + "_bucket";
   std::uint64_t cumulative = 0;
   for (std::size_t i = 0; i < histogram.bounds.size(); ++i) {
     if (i < histogram.counts.size()) cumulative += histogram.counts[i];
-    fmt::format_to(std::back_inserter(out), "{}_bucket{{{},le=\"{}\"}} {}\n", name, labels,
-                   formatDouble(histogram.bounds[i]), cumulative);
+    out.sample(bucket, labels + ",le=\"" + prometheus::formatValue(histogram.bounds[i]) + "\"",
+               static_cast<double>(cumulative));
   }
-  fmt::format_to(std::back_inserter(out), "{}_bucket{{{},le=\"+Inf\"}} {}\n", name, labels,
-                 histogram.count);
-  fmt::format_to(std::back_inserter(out), "{}_sum{{{}}} {}\n", name, labels,
-                 formatDouble(histogram.sum));
-  fmt::format_to(std::back_inserter(out), "{}_count{{{}}} {}\n", name, labels, histogram.count);
+  out.sample(bucket, labels + ",le=\"+Inf\"", static_cast<double>(histogram.count));
+  out.sample(std::string(name) + "_sum", labels, histogram.sum);
+  out.sample(std::string(name) + "_count", labels, static_cast<double>(histogram.count));
 }
 
 Histogram batchHistogram(const std::map<int, std::uint64_t>& batchSizes) {
@@ -79,30 +69,16 @@ Histogram makeLatencyHistogram() {
   return histogram;
 }
 
-std::string escapeLabelValue(std::string_view value) {
-  std::string escaped;
-  escaped.reserve(value.size());
-  for (char c : value) {
-    switch (c) {
-      case '\\': escaped += "\\\\"; break;
-      case '"': escaped += "\\\""; break;
-      case '\n': escaped += "\\n"; break;
-      default: escaped += c;
-    }
-  }
-  return escaped;
-}
-
-void writeRegistryMetrics(const std::vector<ModelInfo>& models, std::string& out) {
-  auto it = std::back_inserter(out);
-  writeHeader(out, "deviceops_inference_requests_total", "counter",
-              "Inference requests by model, version and outcome (success or failure).");
+void writeRegistryMetrics(const std::vector<ModelInfo>& models, std::string& text) {
+  prometheus::TextWriter out(text);
+  out.family("deviceops_inference_requests_total", "counter",
+             "Inference requests by model, version and outcome (success or failure).");
   for (const ModelInfo& model : models) {
     const std::string labels = modelLabels(model);
-    fmt::format_to(it, "deviceops_inference_requests_total{{{},outcome=\"success\"}} {}\n",
-                   labels, model.statistics.successCount);
-    fmt::format_to(it, "deviceops_inference_requests_total{{{},outcome=\"failure\"}} {}\n",
-                   labels, model.statistics.failureCount);
+    out.sample("deviceops_inference_requests_total", labels + ",outcome=\"success\"",
+               static_cast<double>(model.statistics.successCount));
+    out.sample("deviceops_inference_requests_total", labels + ",outcome=\"failure\"",
+               static_cast<double>(model.statistics.failureCount));
   }
   const struct {
     const char* name;
@@ -120,33 +96,36 @@ void writeRegistryMetrics(const std::vector<ModelInfo>& models, std::string& out
        &ModelStatistics::totalSeconds},
   };
   for (const auto& family : latencies) {
-    writeHeader(out, family.name, "histogram", family.help);
+    out.family(family.name, "histogram", family.help);
     for (const ModelInfo& model : models) {
       writeHistogram(out, family.name, modelLabels(model), model.statistics.*family.member);
     }
   }
-  writeHeader(out, "deviceops_inference_batch_size", "histogram",
-              "Requests that shared one model execution, per execution.");
+  out.family("deviceops_inference_batch_size", "histogram",
+             "Requests that shared one model execution, per execution.");
   for (const ModelInfo& model : models) {
     writeHistogram(out, "deviceops_inference_batch_size", modelLabels(model),
                    batchHistogram(model.statistics.batchSizes));
   }
-  writeHeader(out, "deviceops_model_memory_bytes", "gauge",
-              "Bytes charged to the memory ledger for the model, per device.");
+  out.family("deviceops_model_memory_bytes", "gauge",
+             "Bytes charged to the memory ledger for the model, per device.");
   for (const ModelInfo& model : models) {
     for (const Placement& placement : model.placements) {
-      fmt::format_to(it, "deviceops_model_memory_bytes{{{},device=\"{}\"}} {}\n",
-                     modelLabels(model), escapeLabelValue(placement.deviceId),
-                     placement.chargedBytes);
+      out.sample("deviceops_model_memory_bytes",
+                 {{"model", model.name}, {"version", model.version}, {"device", placement.deviceId}},
+                 static_cast<double>(placement.chargedBytes));
     }
   }
-  writeHeader(out, "deviceops_model_loaded", "gauge",
-              "1 when the model is ready to serve on its devices, 0 when loading, unloading, "
-              "failed or evicted.");
+  out.family("deviceops_model_loaded", "gauge",
+             "1 when the model is ready to serve on its devices, 0 when loading, unloading, "
+             "failed or evicted.");
   for (const ModelInfo& model : models) {
     const bool loaded = model.state == ModelState::kReady && !model.evicted;
-    fmt::format_to(it, "deviceops_model_loaded{{{},state=\"{}\"}} {}\n", modelLabels(model),
-                   modelStateName(model.state), loaded ? 1 : 0);
+    out.sample("deviceops_model_loaded",
+               {{"model", model.name},
+                {"version", model.version},
+                {"state", std::string(modelStateName(model.state))}},
+               loaded ? 1.0 : 0.0);
   }
 }
 

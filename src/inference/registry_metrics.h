@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/prometheus.h"
 #include "inference/registry.h"
 
 namespace deviceops::inference {
@@ -15,8 +16,7 @@ const std::vector<double>& latencyBucketBounds();
 // A Histogram with latencyBucketBounds() and zeroed counts.
 Histogram makeLatencyHistogram();
 
-// Prometheus label value escaping: backslash, double quote and newline.
-std::string escapeLabelValue(std::string_view value);
+using prometheus::escapeLabelValue;
 
 // Appends every deviceops_inference_* / deviceops_model_* family, with HELP and TYPE lines even
 // when `models` is empty.

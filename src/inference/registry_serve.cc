@@ -328,10 +328,13 @@ Result<InferResult> ModelRegistry::Impl::infer(InferRequest request) {
   const std::shared_ptr<Entry> entry = *found;
   const std::string label = entry->info.name + ":" + entry->info.version;
   switch (entry->info.state) {
-    case ModelState::kLoading:
-      return makeError(ErrorCode::kUnavailable, "model " + label + " is loading",
-                       {{"modelId", entry->info.id}, {"state", "loading"},
-                        {"retryAfterSeconds", 1}});
+    case ModelState::kLoading: {
+      Error loading = makeError(ErrorCode::kUnavailable, "model " + label + " is loading",
+                                {{"modelId", entry->info.id}, {"state", "loading"},
+                                 {"retryAfterSeconds", 1}});
+      loading.retryAfter = std::chrono::seconds(1);
+      return loading;
+    }
     case ModelState::kUnloading:
       return makeError(ErrorCode::kUnavailable, "model " + label + " is being unloaded",
                        {{"modelId", entry->info.id}, {"state", "unloading"}});
@@ -410,6 +413,8 @@ ModelRegistry::~ModelRegistry() = default;
 Status ModelRegistry::start() { return impl_->start(); }
 void ModelRegistry::stop() { impl_->stop(); }
 Result<ModelInfo> ModelRegistry::load(const LoadRequest& request) { return impl_->load(request); }
+const RegistryOptions& ModelRegistry::options() const { return impl_->options(); }
+
 Result<ModelInfo> ModelRegistry::loadUpload(const std::string& body, LoadRequest request) {
   return impl_->loadUpload(body, std::move(request));
 }

@@ -136,12 +136,14 @@ class ModelRunner::Impl {
     std::unique_lock lock(mutex_);
     if (stopping_) return makeError(ErrorCode::kUnavailable, "model unloading");
     if (queue_.size() >= options_.maxQueue) {
-      return makeError(
+      Error full = makeError(
           ErrorCode::kUnavailable,
           fmt::format("the model's queue is full ({} requests queued, at most {}); "
                       "retry later",
                       queue_.size(), options_.maxQueue),
           {{"retryAfterSeconds", 1}, {"queued", queue_.size()}, {"maxQueue", options_.maxQueue}});
+      full.retryAfter = std::chrono::seconds(1);
+      return full;
     }
     queue_.push_back(pending);
     ++callers_;

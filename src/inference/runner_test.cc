@@ -215,6 +215,7 @@ TEST(ModelRunnerTest, FullQueueIsUnavailableWithRetryAfter) {
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, ErrorCode::kUnavailable);
   EXPECT_EQ(refused.error().details.value("retryAfterSeconds", 0), 1);
+  EXPECT_EQ(refused.error().retryAfter, std::chrono::seconds(1));  // the Retry-After header
   EXPECT_EQ(refused.error().details.value("queued", 0), 1);
   EXPECT_EQ(refused.error().details.value("maxQueue", 0), 1);
 

@@ -12,6 +12,7 @@
 #include "common/testing/temp_dir.h"
 #include "devices/cpu/cpu_backend.h"
 #include "memory/ledger_store.h"
+#include "training/model_export.h"
 
 namespace deviceops::training {
 namespace {
@@ -141,6 +142,35 @@ TEST_F(JobManagerTest, CompletedJobHasItsHistoryAndReleasesItsReservation) {
   EXPECT_TRUE(batch->ended);
   EXPECT_EQ(batch->events.back().type, "state");
   EXPECT_EQ(batch->events.back().data.value("state", ""), "completed");
+}
+
+TEST_F(JobManagerTest, ExportIsADomainCallThatNeedsACompletedJob) {
+  int served = 0;
+  const ModelServer countingServer = [&served](const fs::path&, inference::LoadRequest)
+      -> Result<inference::ModelInfo> {
+    ++served;
+    return makeError(ErrorCode::kInternal, "not reached");
+  };
+  Result<ExportResult> unknown = exportJobModel(*jobs_, "job-nope", {}, countingServer);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().code, ErrorCode::kNotFound);
+
+  const JobRecord failed = waitForState(submit("error"), JobState::kFailed);
+  Result<ExportResult> refused = exportJobModel(*jobs_, failed.id, {}, countingServer);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kConflict);
+  EXPECT_NE(refused.error().message.find("only completed jobs"), std::string::npos)
+      << refused.error().message;
+  EXPECT_EQ(served, 0) << "nothing is served before the ONNX file exists";
+  EXPECT_FALSE(fs::exists(jobs_->jobDirectory(failed.id) / "model.onnx"));
+
+  // Without inference, the server answers kUnavailable and the copy it was given is gone.
+  const fs::path copy = dir_.path("copy.onnx");
+  std::ofstream(copy) << "onnx";
+  Result<inference::ModelInfo> unavailable = unavailableModelServer()(copy, {});
+  ASSERT_FALSE(unavailable.ok());
+  EXPECT_EQ(unavailable.error().code, ErrorCode::kUnavailable);
+  EXPECT_FALSE(fs::exists(copy));
 }
 
 TEST_F(JobManagerTest, OutcomesComeFromExitStatusAndSignals) {
