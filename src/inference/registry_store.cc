@@ -5,13 +5,12 @@
 #include <algorithm>
 #include <system_error>
 
-#include "store/sqlite.h"
+#include "store/migrations.h"
 
 namespace deviceops::inference {
 namespace {
 
 using store::Migration;
-using store::SqliteDatabase;
 
 const std::vector<Migration>& registryMigrations() {
   static const std::vector<Migration> kMigrations = {
@@ -41,10 +40,15 @@ SystemTime fromMillis(std::int64_t millis) {
       std::chrono::duration_cast<SystemTime::duration>(std::chrono::milliseconds(millis)));
 }
 
+Status done(const Result<std::uint64_t>& changed) {
+  if (!changed.ok()) return changed.error();
+  return Status::success();
+}
+
 }  // namespace
 
-RegistryStore::RegistryStore(std::unique_ptr<SqliteDatabase> database)
-    : database_(std::move(database)) {}
+RegistryStore::RegistryStore(std::unique_ptr<store::Connection> connection)
+    : connection_(std::move(connection)) {}
 
 RegistryStore::~RegistryStore() = default;
 
@@ -56,69 +60,57 @@ Result<std::unique_ptr<RegistryStore>> RegistryStore::open(const std::filesystem
                      fmt::format("cannot create the directory of {}: {}", file.string(),
                                  error.message()));
   }
-  Result<std::unique_ptr<SqliteDatabase>> database = SqliteDatabase::open(file);
-  if (!database.ok()) return database.error();
-  if (Status migrated = (*database)->migrate(registryMigrations()); !migrated.ok()) {
+  Result<std::unique_ptr<store::Connection>> connection =
+      store::openSqliteConnection(file.string());
+  if (!connection.ok()) return connection.error();
+  if (Status migrated =
+          store::migrate(**connection, registryMigrations(), store::schemaMigrationsLog());
+      !migrated.ok()) {
     return migrated.error();
   }
-  return std::unique_ptr<RegistryStore>(new RegistryStore(std::move(database.value())));
+  return std::unique_ptr<RegistryStore>(new RegistryStore(std::move(connection.value())));
 }
 
 Status RegistryStore::put(const PersistedModel& model) {
-  return database_->transaction([&]() -> Status {
-    {
-      Result<store::Statement> remove =
-          database_->prepare("DELETE FROM models WHERE (name = ? AND version = ?) OR id = ?");
-      if (!remove.ok()) return remove.error();
-      if (Status bound = remove->bindAll(model.name, model.version, model.id); !bound.ok()) {
-        return bound;
-      }
-      if (Status ran = remove->run(); !ran.ok()) return ran;
-    }
-    Result<store::Statement> insert = database_->prepare(
+  return connection_->transaction([&]() -> Status {
+    Status removed = done(
+        connection_->execute("DELETE FROM models WHERE (name = $1 AND version = $2) OR id = $3",
+                             {model.name, model.version, model.id}));
+    if (!removed.ok()) return removed;
+    return done(connection_->execute(
         "INSERT INTO models(id, name, version, path, sha256, size, options_json, persist, "
-        "pinned, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    if (!insert.ok()) return insert.error();
-    if (Status bound = insert->bindAll(model.id, model.name, model.version, model.path,
-                                       model.sha256, model.sizeBytes, model.optionsJson,
-                                       model.persist, model.pinned, toMillis(model.createdAt));
-        !bound.ok()) {
-      return bound;
-    }
-    return insert->run();
+        "pinned, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        {model.id, model.name, model.version, model.path, model.sha256,
+         static_cast<std::int64_t>(model.sizeBytes), model.optionsJson,
+         std::int64_t{model.persist ? 1 : 0}, std::int64_t{model.pinned ? 1 : 0},
+         toMillis(model.createdAt)}));
   });
 }
 
 Status RegistryStore::remove(const std::string& id) {
-  Result<store::Statement> statement = database_->prepare("DELETE FROM models WHERE id = ?");
-  if (!statement.ok()) return statement.error();
-  if (Status bound = statement->bind(1, std::string_view(id)); !bound.ok()) return bound;
-  return statement->run();
+  return done(connection_->execute("DELETE FROM models WHERE id = $1", {id}));
 }
 
 Result<std::vector<PersistedModel>> RegistryStore::list() {
-  Result<store::Statement> statement = database_->prepare(
-      "SELECT id, name, version, path, sha256, size, options_json, persist, pinned, created_at "
-      "FROM models ORDER BY created_at, id");
-  if (!statement.ok()) return statement.error();
   std::vector<PersistedModel> models;
-  while (true) {
-    Result<bool> row = statement->step();
-    if (!row.ok()) return row.error();
-    if (!*row) break;
-    PersistedModel model;
-    model.id = statement->columnText(0);
-    model.name = statement->columnText(1);
-    model.version = statement->columnText(2);
-    model.path = statement->columnText(3);
-    model.sha256 = statement->columnText(4);
-    model.sizeBytes = static_cast<std::uint64_t>(std::max<std::int64_t>(0, statement->columnInt64(5)));
-    model.optionsJson = statement->columnText(6);
-    model.persist = statement->columnInt64(7) != 0;
-    model.pinned = statement->columnInt64(8) != 0;
-    model.createdAt = fromMillis(statement->columnInt64(9));
-    models.push_back(std::move(model));
-  }
+  Status status = connection_->query(
+      "SELECT id, name, version, path, sha256, size, options_json, persist, pinned, created_at "
+      "FROM models ORDER BY created_at, id",
+      {}, [&](const store::Row& row) {
+        PersistedModel model;
+        model.id = row.textAt(0);
+        model.name = row.textAt(1);
+        model.version = row.textAt(2);
+        model.path = row.textAt(3);
+        model.sha256 = row.textAt(4);
+        model.sizeBytes = row.optionalUint64(5).value_or(0);
+        model.optionsJson = row.textAt(6);
+        model.persist = row.int64At(7) != 0;
+        model.pinned = row.int64At(8) != 0;
+        model.createdAt = fromMillis(row.int64At(9));
+        models.push_back(std::move(model));
+      });
+  if (!status.ok()) return status.error();
   return models;
 }
 

@@ -1,10 +1,12 @@
 // RegistryStore: the persisted models of the registry (internal to the registry), one SQLite
-// file (RegistryOptions::databaseFile) with its own migrations:
+// file (RegistryOptions::databaseFile) through the shared store::Connection, with its own
+// migrations (recorded in schema_migrations):
 //   models(id, name, version, path, sha256, size, options_json, persist, pinned, created_at)
 // created_at is milliseconds since the Unix epoch. options_json holds what is needed to load the
 // model again (encodeLoadOptions / decodeLoadOptions).
 //
-// Thread-safety: SqliteDatabase serialises all calls; every method is one statement (atomic).
+// Thread-safety: the Connection serialises all calls; every method is atomic (put() is one
+// transaction, the others one statement).
 #pragma once
 
 #include <filesystem>
@@ -14,10 +16,7 @@
 
 #include "common/result.h"
 #include "inference/registry.h"
-
-namespace deviceops::store {
-class SqliteDatabase;
-}
+#include "store/connection.h"
 
 namespace deviceops::inference {
 
@@ -47,8 +46,8 @@ class RegistryStore {
   Result<std::vector<PersistedModel>> list();
 
  private:
-  explicit RegistryStore(std::unique_ptr<store::SqliteDatabase> database);
-  std::unique_ptr<store::SqliteDatabase> database_;
+  explicit RegistryStore(std::unique_ptr<store::Connection> connection);
+  const std::unique_ptr<store::Connection> connection_;  // thread-safe; serialises calls
 };
 
 // The parts of a LoadRequest that are not columns of their own (devices, replicas, runner and

@@ -1,22 +1,25 @@
-// LedgerStore on the embedded SQLite database (<dataDir>/deviceops.db). Schema: docs/STORE.md.
+// LedgerStore on the embedded SQLite database (<dataDir>/deviceops.db) through the shared
+// store::Connection. Schema: docs/STORE.md.
 //
 // Every method is one autocommit statement, so it is atomic and, in WAL mode, on disk (in the
-// WAL) when it returns: a crash of the process right after loses nothing. Thread-safety:
-// SqliteDatabase serialises all calls.
+// WAL) when it returns: a crash of the process right after loses nothing. Thread-safety: the
+// Connection serialises all calls.
 #include <chrono>
 #include <limits>
 #include <system_error>
 #include <utility>
 
 #include "memory/ledger_store.h"
-#include "store/sqlite.h"
+#include "store/connection.h"
+#include "store/migrations.h"
 
 namespace deviceops::memory {
 namespace {
 
+using store::Connection;
 using store::Migration;
-using store::SqliteDatabase;
-using store::Statement;
+using store::Row;
+using store::Value;
 
 const std::vector<Migration>& ledgerMigrations() {
   static const std::vector<Migration> kMigrations = {
@@ -61,22 +64,22 @@ std::optional<std::int64_t> toMillis(const std::optional<SystemTime>& time) {
   return toMillis(*time);
 }
 
-// Reads the row `statement` is on, columns in kColumns order.
-Result<AllocationRecord> readRecord(const Statement& statement) {
+// Reads a row of kColumns, in that order.
+Result<AllocationRecord> readRecord(const Row& row) {
   AllocationRecord record;
-  record.id = statement.columnText(0);
-  record.deviceId = statement.columnText(1);
-  const std::int64_t bytes = statement.columnInt64(2);
-  const std::string kind = statement.columnText(3);
-  record.label = statement.columnText(4);
-  record.owner = statement.columnText(5);
-  record.createdAt = fromMillis(statement.columnInt64(6));
-  if (auto expires = statement.columnOptionalInt64(7)) record.expiresAt = fromMillis(*expires);
-  record.pinned = statement.columnInt64(8) != 0;
-  record.simulated = statement.columnInt64(9) != 0;
-  const std::string state = statement.columnText(10);
-  if (auto released = statement.columnOptionalInt64(11)) record.releasedAt = fromMillis(*released);
-  record.releaseReason = statement.columnText(12);
+  record.id = row.textAt(0);
+  record.deviceId = row.textAt(1);
+  const std::int64_t bytes = row.int64At(2);
+  const std::string kind = row.textAt(3);
+  record.label = row.textAt(4);
+  record.owner = row.textAt(5);
+  record.createdAt = fromMillis(row.int64At(6));
+  if (auto expires = row.optionalInt64(7)) record.expiresAt = fromMillis(*expires);
+  record.pinned = row.int64At(8) != 0;
+  record.simulated = row.int64At(9) != 0;
+  const std::string state = row.textAt(10);
+  if (auto released = row.optionalInt64(11)) record.releasedAt = fromMillis(*released);
+  record.releaseReason = row.textAt(12);
 
   std::optional<AllocationKind> parsedKind = parseAllocationKind(kind);
   std::optional<AllocationState> parsedState = parseAllocationState(state);
@@ -91,38 +94,45 @@ Result<AllocationRecord> readRecord(const Statement& statement) {
   return record;
 }
 
+Value flag(bool value) { return std::int64_t{value ? 1 : 0}; }
+
 class SqliteLedgerStore final : public LedgerStore {
  public:
-  explicit SqliteLedgerStore(std::unique_ptr<SqliteDatabase> database)
-      : database_(std::move(database)) {}
+  explicit SqliteLedgerStore(std::unique_ptr<Connection> connection)
+      : connection_(std::move(connection)) {}
 
   Status insert(const AllocationRecord& record) override {
-    Result<Statement> statement = database_->prepare(
-        std::string("INSERT INTO allocations(") + kColumns + ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
-    if (!statement.ok()) return statement.error();
-    Status bound = statement->bindAll(
-        record.id, record.deviceId, record.bytes, allocationKindName(record.kind), record.label,
-        record.owner, toMillis(record.createdAt), toMillis(record.expiresAt), record.pinned,
-        record.simulated, allocationStateName(record.state), toMillis(record.releasedAt),
-        record.releaseReason);
-    if (!bound.ok()) return bound;
-    Status inserted = statement->run();
+    if (record.bytes > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+      return makeError(
+          ErrorCode::kInvalidArgument,
+          "integer " + std::to_string(record.bytes) + " does not fit in a signed 64-bit column",
+          {{"parameter", 3}});
+    }
+    Result<std::uint64_t> inserted = connection_->execute(
+        std::string("INSERT INTO allocations(") + kColumns +
+            ") VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        {record.id, record.deviceId, static_cast<std::int64_t>(record.bytes),
+         std::string(allocationKindName(record.kind)), record.label, record.owner,
+         toMillis(record.createdAt), store::optionalValue(toMillis(record.expiresAt)),
+         flag(record.pinned), flag(record.simulated),
+         std::string(allocationStateName(record.state)),
+         store::optionalValue(toMillis(record.releasedAt)), record.releaseReason});
     if (!inserted.ok() && inserted.error().code == ErrorCode::kConflict) {
       Error error = inserted.error();
       error.message = "allocation " + record.id + " is already recorded";
       return error;
     }
-    return inserted;
+    if (!inserted.ok()) return inserted.error();
+    return Status::success();
   }
 
   Status markReleased(const std::string& id, SystemTime at, const std::string& reason) override {
-    Result<Statement> statement = database_->prepare(
-        "UPDATE allocations SET state = 'released', released_at_ms = ?, release_reason = ?"
-        " WHERE id = ? AND state = 'held'");
-    if (!statement.ok()) return statement.error();
-    if (Status bound = statement->bindAll(toMillis(at), reason, id); !bound.ok()) return bound;
-    if (Status updated = statement->run(); !updated.ok()) return updated;
-    if (statement->changes() == 0) {
+    Result<std::uint64_t> updated = connection_->execute(
+        "UPDATE allocations SET state = 'released', released_at_ms = $1, release_reason = $2"
+        " WHERE id = $3 AND state = 'held'",
+        {toMillis(at), reason, id});
+    if (!updated.ok()) return updated.error();
+    if (*updated == 0) {
       return makeError(ErrorCode::kNotFound, "no held allocation with id " + id, {{"id", id}});
     }
     return Status::success();
@@ -130,66 +140,60 @@ class SqliteLedgerStore final : public LedgerStore {
 
   Result<std::vector<AllocationRecord>> list(const AllocationFilter& filter) override {
     std::string sql = std::string("SELECT ") + kColumns + " FROM allocations WHERE 1";
-    if (filter.deviceId) sql += " AND device_id = ?";
-    if (filter.label) sql += " AND label = ?";
-    if (filter.kind) sql += " AND kind = ?";
-    if (filter.state) sql += " AND state = ?";
-    // rowid breaks ties between equal timestamps: the later insert is the newer one.
-    sql += " ORDER BY created_at_ms DESC, rowid DESC LIMIT ?";
-
-    Result<Statement> statement = database_->prepare(sql);
-    if (!statement.ok()) return statement.error();
-    int index = 0;
-    Status bound;
-    if (filter.deviceId && bound.ok()) bound = statement->bind(++index, *filter.deviceId);
-    if (filter.label && bound.ok()) bound = statement->bind(++index, *filter.label);
-    if (filter.kind && bound.ok())
-      bound = statement->bind(++index, allocationKindName(*filter.kind));
-    if (filter.state && bound.ok()) {
-      bound = statement->bind(++index, allocationStateName(*filter.state));
-    }
+    std::vector<Value> params;
+    const auto where = [&](const char* column, std::string value) {
+      params.emplace_back(std::move(value));
+      sql += std::string(" AND ") + column + " = $" + std::to_string(params.size());
+    };
+    if (filter.deviceId) where("device_id", *filter.deviceId);
+    if (filter.label) where("label", *filter.label);
+    if (filter.kind) where("kind", std::string(allocationKindName(*filter.kind)));
+    if (filter.state) where("state", std::string(allocationStateName(*filter.state)));
     const auto limit = std::min<std::size_t>(
         filter.limit, static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max()));
-    if (bound.ok()) bound = statement->bind(++index, limit);
-    if (!bound.ok()) return bound.error();
-    return readAll(*statement);
+    params.emplace_back(static_cast<std::int64_t>(limit));
+    // rowid breaks ties between equal timestamps: the later insert is the newer one.
+    sql += " ORDER BY created_at_ms DESC, rowid DESC LIMIT $" + std::to_string(params.size());
+    return readAll(sql, params);
   }
 
   Result<std::optional<AllocationRecord>> find(const std::string& id) override {
-    Result<Statement> statement =
-        database_->prepare(std::string("SELECT ") + kColumns + " FROM allocations WHERE id = ?");
-    if (!statement.ok()) return statement.error();
-    if (Status bound = statement->bind(1, id); !bound.ok()) return bound.error();
-    Result<std::vector<AllocationRecord>> rows = readAll(*statement);
+    Result<std::vector<AllocationRecord>> rows =
+        readAll(std::string("SELECT ") + kColumns + " FROM allocations WHERE id = $1", {id});
     if (!rows.ok()) return rows.error();
     if (rows->empty()) return std::optional<AllocationRecord>();
     return std::optional<AllocationRecord>(std::move(rows->front()));
   }
 
   Result<std::size_t> releaseAllHeld(SystemTime at, const std::string& reason) override {
-    Result<Statement> statement = database_->prepare(
-        "UPDATE allocations SET state = 'released', released_at_ms = ?, release_reason = ?"
-        " WHERE state = 'held'");
-    if (!statement.ok()) return statement.error();
-    if (Status bound = statement->bindAll(toMillis(at), reason); !bound.ok()) return bound.error();
-    if (Status updated = statement->run(); !updated.ok()) return updated.error();
-    return static_cast<std::size_t>(statement->changes());
+    Result<std::uint64_t> updated = connection_->execute(
+        "UPDATE allocations SET state = 'released', released_at_ms = $1, release_reason = $2"
+        " WHERE state = 'held'",
+        {toMillis(at), reason});
+    if (!updated.ok()) return updated.error();
+    return static_cast<std::size_t>(*updated);
   }
 
  private:
-  static Result<std::vector<AllocationRecord>> readAll(Statement& statement) {
+  Result<std::vector<AllocationRecord>> readAll(const std::string& sql,
+                                                const std::vector<Value>& params) {
     std::vector<AllocationRecord> records;
-    for (;;) {
-      Result<bool> row = statement.step();
-      if (!row.ok()) return row.error();
-      if (!*row) return records;
-      Result<AllocationRecord> record = readRecord(statement);
-      if (!record.ok()) return record.error();
+    std::optional<Error> invalid;
+    Status status = connection_->query(sql, params, [&](const Row& row) {
+      if (invalid) return;
+      Result<AllocationRecord> record = readRecord(row);
+      if (!record.ok()) {
+        invalid = record.error();
+        return;
+      }
       records.push_back(std::move(*record));
-    }
+    });
+    if (!status.ok()) return status.error();
+    if (invalid) return *invalid;
+    return records;
   }
 
-  std::unique_ptr<SqliteDatabase> database_;  // thread-safe; serialises calls
+  const std::unique_ptr<Connection> connection_;  // thread-safe; serialises calls
 };
 
 }  // namespace
@@ -202,12 +206,15 @@ Result<std::unique_ptr<LedgerStore>> openSqliteLedgerStore(const std::filesystem
                      "cannot create data directory " + dataDir.string() + ": " + error.message(),
                      {{"path", dataDir.string()}});
   }
-  Result<std::unique_ptr<SqliteDatabase>> database = SqliteDatabase::open(dataDir / "deviceops.db");
-  if (!database.ok()) return database.error();
-  if (Status migrated = (*database)->migrate(ledgerMigrations()); !migrated.ok()) {
+  Result<std::unique_ptr<Connection>> connection =
+      store::openSqliteConnection((dataDir / "deviceops.db").string());
+  if (!connection.ok()) return connection.error();
+  if (Status migrated =
+          store::migrate(**connection, ledgerMigrations(), store::schemaMigrationsLog());
+      !migrated.ok()) {
     return migrated.error();
   }
-  return std::unique_ptr<LedgerStore>(std::make_unique<SqliteLedgerStore>(std::move(*database)));
+  return std::unique_ptr<LedgerStore>(std::make_unique<SqliteLedgerStore>(std::move(*connection)));
 }
 
 }  // namespace deviceops::memory

@@ -2,12 +2,8 @@
 
 #include <sqlite3.h>
 
-#include <algorithm>
-#include <chrono>
 #include <exception>
 #include <utility>
-
-#include "common/time_format.h"
 
 namespace deviceops::store {
 namespace {
@@ -276,90 +272,6 @@ Status SqliteDatabase::transaction(const std::function<Status()>& body) {
     (void)exec("ROLLBACK TO " + savepoint + "; RELEASE " + savepoint);
   }
   return result;
-}
-
-// ---- migrations ---------------------------------------------------------------------------
-
-Result<int> SqliteDatabase::schemaVersion() {
-  Result<Statement> query = prepare(
-      "SELECT CASE WHEN EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND"
-      " name = 'schema_migrations') THEN 1 ELSE 0 END");
-  if (!query.ok()) return query.error();
-  Result<bool> row = query->step();
-  if (!row.ok()) return row.error();
-  if (query->columnInt64(0) == 0) return 0;  // never migrated
-
-  query = prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
-  if (!query.ok()) return query.error();
-  row = query->step();
-  if (!row.ok()) return row.error();
-  return static_cast<int>(query->columnInt64(0));
-}
-
-Status SqliteDatabase::migrate(const std::vector<Migration>& migrations) {
-  std::vector<const Migration*> ordered;
-  for (const Migration& migration : migrations) ordered.push_back(&migration);
-  std::sort(ordered.begin(), ordered.end(),
-            [](const Migration* a, const Migration* b) { return a->version < b->version; });
-  for (std::size_t i = 0; i < ordered.size(); ++i) {
-    if (ordered[i]->version <= 0 || (i > 0 && ordered[i]->version == ordered[i - 1]->version)) {
-      return makeError(ErrorCode::kInternal,
-                       "migration versions must be positive and unique; got " +
-                           std::to_string(ordered[i]->version));
-    }
-  }
-
-  std::lock_guard lock(mutex_);
-  Status created = exec(
-      "CREATE TABLE IF NOT EXISTS schema_migrations("
-      "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)");
-  if (!created.ok()) return created;
-
-  Result<int> current = schemaVersion();
-  if (!current.ok()) return current.error();
-  const int known = ordered.empty() ? 0 : ordered.back()->version;
-  if (*current > known) {
-    return makeError(
-        ErrorCode::kConflict,
-        "database schema version " + std::to_string(*current) +
-            " is newer than this deviceopsd supports (" + std::to_string(known) +
-            "); upgrade deviceopsd or point it at another data directory",
-        {{"path", path_.string()}, {"schema_version", *current}, {"supported_version", known}});
-  }
-  for (const Migration* migration : ordered) {
-    if (Status applied = applyMigration(*migration); !applied.ok()) return applied;
-  }
-  return Status::success();
-}
-
-Status SqliteDatabase::applyMigration(const Migration& migration) {
-  return transaction([&]() -> Status {
-    // Checked inside the write transaction, so two processes migrating at once apply it once.
-    {
-      Result<Statement> applied = prepare("SELECT 1 FROM schema_migrations WHERE version = ?");
-      if (!applied.ok()) return applied.error();
-      if (Status bound = applied->bind(1, migration.version); !bound.ok()) return bound;
-      Result<bool> found = applied->step();
-      if (!found.ok()) return found.error();
-      if (*found) return Status::success();
-    }
-    if (Status changed = exec(migration.sql); !changed.ok()) {
-      Error error = changed.error();
-      error.message = "migration " + std::to_string(migration.version) + " (" + migration.name +
-                      ") failed: " + error.message;
-      error.details["migration"] = migration.version;
-      return error;
-    }
-    Result<Statement> record =
-        prepare("INSERT INTO schema_migrations(version, name, applied_at) VALUES(?, ?, ?)");
-    if (!record.ok()) return record.error();
-    if (Status bound = record->bindAll(migration.version, migration.name,
-                                       formatIso8601(std::chrono::system_clock::now()));
-        !bound.ok()) {
-      return bound;
-    }
-    return record->run();
-  });
 }
 
 }  // namespace deviceops::store

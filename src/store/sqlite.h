@@ -1,4 +1,5 @@
-// A small RAII wrapper over one SQLite connection: the embedded store of deviceops.
+// A small RAII wrapper over one SQLite connection: the SQLite engine under store::Connection
+// (store/connection.h), which is what components use; migrations are store::migrate's.
 //
 // Thread-safety: a SqliteDatabase may be shared by any number of threads. Every call takes the
 // database's own (recursive) mutex, so calls are serialised and a transaction() body runs with
@@ -33,13 +34,6 @@ struct sqlite3;
 struct sqlite3_stmt;
 
 namespace deviceops::store {
-
-// One schema change. Versions are positive and unique; migrate() applies them in ascending order.
-struct Migration {
-  int version = 0;
-  std::string name;  // short description, recorded in schema_migrations
-  std::string sql;   // one or more statements, run inside the migration's transaction
-};
 
 // A prepared statement. Binds take 1-based parameter indexes; columns are 0-based (as in SQLite).
 // Holds the connection's mutex for its lifetime (see the file comment). Move-only.
@@ -119,19 +113,11 @@ class SqliteDatabase {
   // savepoints, so an inner failure undoes only the inner body.
   Status transaction(const std::function<Status()>& body);
 
-  // Applies every migration not yet recorded in schema_migrations, each in its own transaction,
-  // in ascending version order. Refuses (kConflict) a database whose highest applied version is
-  // above the highest in `migrations`: it was written by a newer deviceopsd.
-  Status migrate(const std::vector<Migration>& migrations);
-  // Highest applied migration version; 0 for a database never migrated.
-  Result<int> schemaVersion();
-
   const std::filesystem::path& path() const { return path_; }
 
  private:
   SqliteDatabase(std::filesystem::path path, sqlite3* db);
   Status configure();
-  Status applyMigration(const Migration& migration);
 
   const std::filesystem::path path_;
   sqlite3* const db_;

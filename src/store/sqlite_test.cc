@@ -32,11 +32,6 @@ std::int64_t queryInt(SqliteDatabase& database, const std::string& sql) {
   return row.ok() && *row ? statement->columnInt64(0) : -1;
 }
 
-const std::vector<Migration> kTwoMigrations = {
-    {1, "things", "CREATE TABLE things(id INTEGER PRIMARY KEY, name TEXT NOT NULL);"},
-    {2, "thing sizes", "ALTER TABLE things ADD COLUMN size INTEGER;"},
-};
-
 TEST(SqliteDatabaseTest, OpensWithWalAndDocumentedPragmas) {
   TempDir dir;
   auto database = openOrDie(dir.path("test.db"));
@@ -49,78 +44,6 @@ TEST(SqliteDatabaseTest, OpensWithWalAndDocumentedPragmas) {
   EXPECT_EQ(queryInt(*database, "PRAGMA synchronous"), 1);  // NORMAL
   EXPECT_EQ(queryInt(*database, "PRAGMA foreign_keys"), 1);
   EXPECT_EQ(queryInt(*database, "PRAGMA busy_timeout"), 5000);
-}
-
-TEST(SqliteDatabaseTest, AppliesMigrationsOnceAcrossReopen) {
-  TempDir dir;
-  {
-    auto database = openOrDie(dir.path("test.db"));
-    ASSERT_NE(database, nullptr);
-    EXPECT_EQ(*database->schemaVersion(), 0);
-    ASSERT_TRUE(database->migrate(kTwoMigrations).ok());
-    EXPECT_EQ(*database->schemaVersion(), 2);
-    ASSERT_TRUE(database->exec("INSERT INTO things(name, size) VALUES('a', 1)").ok());
-  }
-  auto database = openOrDie(dir.path("test.db"));
-  ASSERT_NE(database, nullptr);
-  // Re-running migration 1 would fail ("table things already exists") and 2 would add a
-  // duplicate column: success means nothing was re-applied.
-  Status again = database->migrate(kTwoMigrations);
-  ASSERT_TRUE(again.ok()) << again.error().message;
-  EXPECT_EQ(queryInt(*database, "SELECT COUNT(*) FROM schema_migrations"), 2);
-  EXPECT_EQ(queryInt(*database, "SELECT COUNT(*) FROM things"), 1);
-
-  Result<Statement> names =
-      database->prepare("SELECT version, name, applied_at FROM schema_migrations ORDER BY version");
-  ASSERT_TRUE(names.ok());
-  ASSERT_TRUE(*names->step());
-  EXPECT_EQ(names->columnText(1), "things");
-  EXPECT_FALSE(names->columnText(2).empty());
-}
-
-TEST(SqliteDatabaseTest, FailingMigrationRollsBackAndKeepsVersion) {
-  TempDir dir;
-  auto database = openOrDie(dir.path("test.db"));
-  ASSERT_NE(database, nullptr);
-  ASSERT_TRUE(database->migrate({kTwoMigrations[0]}).ok());
-  std::vector<Migration> broken = {
-      kTwoMigrations[0],
-      {2, "half done", "CREATE TABLE extra(x); INSERT INTO no_such_table VALUES(1);"},
-  };
-  Status migrated = database->migrate(broken);
-  ASSERT_FALSE(migrated.ok());
-  EXPECT_EQ(migrated.error().code, ErrorCode::kInternal);
-  EXPECT_NE(migrated.error().message.find("half done"), std::string::npos);
-  EXPECT_NE(migrated.error().message.find("no_such_table"), std::string::npos);
-  EXPECT_EQ(*database->schemaVersion(), 1);
-  EXPECT_EQ(queryInt(*database, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'extra'"), 0);
-}
-
-TEST(SqliteDatabaseTest, RefusesSchemaNewerThanTheCode) {
-  TempDir dir;
-  {
-    auto database = openOrDie(dir.path("test.db"));
-    ASSERT_NE(database, nullptr);
-    ASSERT_TRUE(database->migrate(kTwoMigrations).ok());
-  }
-  auto database = openOrDie(dir.path("test.db"));
-  ASSERT_NE(database, nullptr);
-  Status migrated = database->migrate({kTwoMigrations[0]});
-  ASSERT_FALSE(migrated.ok());
-  EXPECT_EQ(migrated.error().code, ErrorCode::kConflict);
-  EXPECT_NE(migrated.error().message.find(
-                "database schema version 2 is newer than this deviceopsd supports (1)"),
-            std::string::npos)
-      << migrated.error().message;
-}
-
-TEST(SqliteDatabaseTest, RejectsDuplicateMigrationVersions) {
-  TempDir dir;
-  auto database = openOrDie(dir.path("test.db"));
-  ASSERT_NE(database, nullptr);
-  Status migrated = database->migrate({kTwoMigrations[0], kTwoMigrations[0]});
-  ASSERT_FALSE(migrated.ok());
-  EXPECT_EQ(*database->schemaVersion(), 0);
 }
 
 TEST(SqliteDatabaseTest, BindsAndReadsEveryType) {

@@ -3,15 +3,11 @@
 #include <fmt/format.h>
 
 #include "telemetry/rollup.h"
-#include "telemetry/store.h"
 
 namespace deviceops::telemetry {
 namespace {
 
-// An arbitrary constant: the advisory lock that serialises migrations across nodes.
-constexpr std::int64_t kMigrationLock = 0x7e1e3e77;
-
-std::string samplesTable(SqlDialect dialect) {
+std::string samplesTable(store::Dialect dialect) {
   return std::string(
              "CREATE TABLE samples("
              "  node TEXT NOT NULL,"
@@ -40,7 +36,7 @@ std::string samplesTable(SqlDialect dialect) {
              "  held_bytes BIGINT NOT NULL DEFAULT 0,"
              "  held_bytes_by_kind TEXT NOT NULL DEFAULT '{}',"
              "  PRIMARY KEY (node, device_id, time_ms))") +
-         (dialect == SqlDialect::kSqlite ? " WITHOUT ROWID;" : ";");
+         (dialect == store::Dialect::kSqlite ? " WITHOUT ROWID;" : ";");
 }
 
 std::string rollupTable(const std::string& name) {
@@ -153,9 +149,10 @@ std::vector<std::string> rollupColumns() {
   return columns;
 }
 
-std::vector<SchemaMigration> schemaMigrations(SqlDialect dialect) {
-  const std::string eventId = dialect == SqlDialect::kSqlite ? "INTEGER PRIMARY KEY AUTOINCREMENT"
-                                                             : "BIGSERIAL PRIMARY KEY";
+std::vector<store::Migration> schemaMigrations(store::Dialect dialect) {
+  const std::string eventId = dialect == store::Dialect::kSqlite
+                                  ? "INTEGER PRIMARY KEY AUTOINCREMENT"
+                                  : "BIGSERIAL PRIMARY KEY";
   return {
       {1, "nodes, devices, samples, events",
        "CREATE TABLE nodes("
@@ -197,73 +194,6 @@ std::vector<SchemaMigration> schemaMigrations(SqlDialect dialect) {
        rollupTable("rollups_1m") + rollupTable("rollups_1h") +
            rollupBackfill("rollups_1m", kMinuteMs) + rollupBackfill("rollups_1h", kHourMs)},
   };
-}
-
-Result<int> readSchemaVersion(SqlConnection& connection) {
-  int version = 0;
-  Status status =
-      connection.query("SELECT COALESCE(MAX(version), 0) FROM schema_version", {},
-                       [&](const SqlRow& row) { version = static_cast<int>(row.int64At(0)); });
-  if (!status.ok()) return status.error();
-  return version;
-}
-
-Status migrateSchema(SqlConnection& connection, int target) {
-  const bool postgres = connection.dialect() == SqlDialect::kPostgresql;
-  const auto lockAndCreate = [&]() -> Status {
-    if (postgres) {
-      Status locked =
-          connection.query(fmt::format("SELECT pg_advisory_xact_lock({})", kMigrationLock), {},
-                           [](const SqlRow&) {});
-      if (!locked.ok()) return locked;
-    }
-    return connection.executeScript(
-        "CREATE TABLE IF NOT EXISTS schema_version("
-        "  version INTEGER PRIMARY KEY,"
-        "  name TEXT NOT NULL,"
-        "  applied_at_ms BIGINT NOT NULL)");
-  };
-  if (Status created = connection.transaction(lockAndCreate); !created.ok()) return created;
-  for (const SchemaMigration& migration : schemaMigrations(connection.dialect())) {
-    if (migration.version > target) break;
-    Status applied = connection.transaction([&]() -> Status {
-      if (Status locked = lockAndCreate(); !locked.ok()) return locked;
-      Result<int> current = readSchemaVersion(connection);
-      if (!current.ok()) return current.error();
-      if (*current > kSchemaVersion) {
-        return makeError(ErrorCode::kConflict,
-                         fmt::format("telemetry schema version {} is newer than this deviceopsd "
-                                     "supports ({})",
-                                     *current, kSchemaVersion),
-                         {{"database", connection.description()}});
-      }
-      if (*current >= migration.version) return Status::success();
-      if (Status ran = connection.executeScript(migration.sql); !ran.ok()) {
-        return makeError(ran.error().code,
-                         fmt::format("telemetry migration {} ({}) failed: {}", migration.version,
-                                     migration.name, ran.error().message),
-                         ran.error().details);
-      }
-      const auto now = std::chrono::system_clock::now();
-      Result<std::uint64_t> recorded = connection.execute(
-          "INSERT INTO schema_version(version, name, applied_at_ms) VALUES ($1, $2, $3)",
-          {std::int64_t{migration.version}, migration.name, toMillis(now)});
-      if (!recorded.ok()) return recorded.error();
-      return Status::success();
-    });
-    if (!applied.ok()) return applied;
-  }
-  // A database newer than this build is refused even when nothing was left to apply.
-  Result<int> version = readSchemaVersion(connection);
-  if (!version.ok()) return version.error();
-  if (*version > kSchemaVersion) {
-    return makeError(ErrorCode::kConflict,
-                     fmt::format("telemetry schema version {} is newer than this deviceopsd "
-                                 "supports ({})",
-                                 *version, kSchemaVersion),
-                     {{"database", connection.description()}});
-  }
-  return Status::success();
 }
 
 }  // namespace deviceops::telemetry

@@ -1,7 +1,7 @@
-// TelemetryStore: where samples, rollups, devices, nodes and events are kept. Two real
-// implementations share one schema (docs/DEVICE_MONITOR_SCHEMA.md) and one SQL code path:
-// SQLite (<dataDir>/telemetry.db, WAL) and PostgreSQL 15 (libpqxx, a connection string). Several
-// nodes may write one PostgreSQL database; every row carries its node name.
+// TelemetryStore: where samples, rollups, devices, nodes and events are kept. One class, one
+// schema (docs/DEVICE_MONITOR_SCHEMA.md) and one SQL code path over a store::Connection: SQLite
+// (<dataDir>/telemetry.db, WAL) or PostgreSQL 15 (libpqxx, a connection string). Several nodes
+// may write one PostgreSQL database; every row carries its node name.
 //
 // Contract: write() is one transaction (samples, their rollups, devices, node, events): all or
 // nothing. Migrations run on open (PostgreSQL: on the first successful connection, so a daemon
@@ -12,13 +12,16 @@
 // Thread-safety: every method may be called from any thread; calls are serialised internally.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "common/result.h"
+#include "store/connection.h"
 #include "telemetry/rollup.h"
 #include "telemetry/sample.h"
 
@@ -30,42 +33,62 @@ inline constexpr int kSchemaVersion = 2;
 
 class TelemetryStore {
  public:
-  virtual ~TelemetryStore() = default;
+  // Use the open* functions below; `targetVersion` limits migrations (tests of migrations).
+  TelemetryStore(std::unique_ptr<store::Connection> connection, int targetVersion);
+  TelemetryStore(const TelemetryStore&) = delete;
+  TelemetryStore& operator=(const TelemetryStore&) = delete;
 
   // "sqlite" | "postgresql".
-  virtual std::string_view kind() const = 0;
+  std::string_view kind() const;
   // Where it writes, without secrets: a file path, or host/port/database.
-  virtual std::string description() const = 0;
+  std::string description() const;
 
   // Connects (when needed) and applies pending migrations.
-  virtual Status ensureReady() = 0;
-  virtual Result<int> schemaVersion() = 0;
+  Status ensureReady();
+  Result<int> schemaVersion();
 
-  virtual Status write(const WriteBatch& batch) = 0;
+  Status write(const WriteBatch& batch);
 
   // Devices known for `node` (rows of `devices`), by id.
-  virtual Result<std::vector<DeviceInfo>> devices(const std::string& node) = 0;
+  Result<std::vector<DeviceInfo>> devices(const std::string& node);
   // The newest sample of each of `node`'s devices.
-  virtual Result<std::vector<DeviceSample>> latestSamples(const std::string& node) = 0;
+  Result<std::vector<DeviceSample>> latestSamples(const std::string& node);
   // Raw samples of one device in [from, to), oldest first.
-  virtual Result<std::vector<DeviceSample>> samples(const std::string& node,
-                                                    const std::string& deviceId, SystemTime from,
-                                                    SystemTime to) = 0;
+  Result<std::vector<DeviceSample>> samples(const std::string& node, const std::string& deviceId,
+                                            SystemTime from, SystemTime to);
   // Rollup rows (resolution kMinute or kHour) whose bucket starts in [from, to), oldest first.
-  virtual Result<std::vector<Rollup>> rollups(const std::string& node, const std::string& deviceId,
-                                              Resolution resolution, SystemTime from,
-                                              SystemTime to) = 0;
+  Result<std::vector<Rollup>> rollups(const std::string& node, const std::string& deviceId,
+                                      Resolution resolution, SystemTime from, SystemTime to);
   // Statistics over [from, to); kAuto picks the resolution by window (chooseResolution). For
   // rollup resolutions `from` is aligned down to the bucket.
-  virtual Result<Statistics> statistics(const std::string& node, const std::string& deviceId,
-                                        SystemTime from, SystemTime to,
-                                        Resolution resolution = Resolution::kAuto);
-  virtual Result<std::vector<StoredEvent>> events(const EventQuery& query) = 0;
+  Result<Statistics> statistics(const std::string& node, const std::string& deviceId,
+                                SystemTime from, SystemTime to,
+                                Resolution resolution = Resolution::kAuto);
+  Result<std::vector<StoredEvent>> events(const EventQuery& query);
 
   // Deletes raw samples older than now - rawRetention, rollups and events older than
   // now - rollupRetention, for every node. Returns the rows deleted.
-  virtual Result<std::uint64_t> applyRetention(SystemTime now, std::chrono::seconds rawRetention,
-                                               std::chrono::seconds rollupRetention) = 0;
+  Result<std::uint64_t> applyRetention(SystemTime now, std::chrono::seconds rawRetention,
+                                       std::chrono::seconds rollupRetention);
+
+ private:
+  Result<Statistics> rawStatistics(const std::string& node, const std::string& deviceId,
+                                   SystemTime from, SystemTime to);
+  Result<Statistics> windowStatistics(const std::string& node, const std::string& deviceId,
+                                      SystemTime from, SystemTime to, Resolution resolution);
+  Status writeNode(const NodeInfo& node);
+  Status writeDevices(const std::vector<DeviceInfo>& devices);
+  Status writeSamples(const std::vector<DeviceSample>& samples);
+  Status writeRollups(Resolution resolution, const std::vector<Rollup>& rollups);
+  Status writeEvents(const std::vector<StoredEvent>& events);
+  template <class Item, class Append>
+  Status writeChunks(const std::vector<Item>& rows, const std::vector<std::string>& columns,
+                     const std::string& suffix, const std::string& table, Append append);
+
+  const std::unique_ptr<store::Connection> connection_;  // thread-safe; serialises calls
+  const int targetVersion_;
+  std::mutex mutex_;             // guards version_ during ensureReady()
+  std::atomic<int> version_{0};  // applied schema version once ready; 0 before
 };
 
 // Opens (creating if needed) the SQLite file and migrates it. `path` is usually

@@ -12,34 +12,12 @@
 
 #include "common/sha256.h"
 #include "common/time_format.h"
-#include "store/sqlite.h"
+#include "training/dataset_store.h"
 
 namespace deviceops::training {
 namespace {
 
 namespace fs = std::filesystem;
-
-const std::vector<store::Migration>& catalogMigrations() {
-  static const std::vector<store::Migration> kMigrations = {
-      {1, "training datasets",
-       "CREATE TABLE datasets("
-       "  id TEXT PRIMARY KEY,"
-       "  name TEXT NOT NULL UNIQUE,"
-       "  format TEXT NOT NULL,"
-       "  state TEXT NOT NULL,"
-       "  missing_part TEXT NOT NULL,"
-       "  schema_json TEXT NOT NULL,"
-       "  size_bytes INTEGER NOT NULL,"
-       "  sha256 TEXT NOT NULL,"
-       "  created_at TEXT NOT NULL,"
-       "  path TEXT NOT NULL);"},
-  };
-  return kMigrations;
-}
-
-constexpr const char* kSelect =
-    "SELECT id, name, format, state, missing_part, schema_json, size_bytes, sha256, created_at, "
-    "path FROM datasets";
 
 constexpr std::string_view kCanonicalFile = "data.safetensors";
 
@@ -50,27 +28,6 @@ Error invalid(std::string message, nlohmann::json details = nlohmann::json::obje
 Error fileError(const std::string& what, const fs::path& path, const std::error_code& error) {
   return makeError(ErrorCode::kInternal,
                    fmt::format("cannot {} {}: {}", what, path.string(), error.message()));
-}
-
-Result<DatasetInfo> readRow(const store::Statement& row) {
-  DatasetInfo info;
-  info.id = row.columnText(0);
-  info.name = row.columnText(1);
-  info.format = row.columnText(2);
-  info.state = row.columnText(3);
-  info.missingPart = row.columnText(4);
-  const nlohmann::json schema = nlohmann::json::parse(row.columnText(5), nullptr, false);
-  Result<DatasetSchema> parsed = DatasetSchema::fromJson(schema);
-  if (!parsed.ok()) {
-    return makeError(ErrorCode::kInternal, "dataset " + info.id + ": stored schema unreadable: " +
-                                               parsed.error().message);
-  }
-  info.schema = std::move(parsed).value();
-  info.sizeBytes = static_cast<std::uint64_t>(row.columnInt64(6));
-  info.sha256 = row.columnText(7);
-  info.createdAt = row.columnText(8);
-  info.path = row.columnText(9);
-  return info;
 }
 
 // Moves `from` to `to` (copying across file systems).
@@ -155,10 +112,9 @@ nlohmann::json DatasetInfo::toJson() const {
   return json;
 }
 
-DatasetCatalog::DatasetCatalog(fs::path datasetsDir,
-                               std::unique_ptr<store::SqliteDatabase> database)
+DatasetCatalog::DatasetCatalog(fs::path datasetsDir, std::unique_ptr<DatasetStore> store)
     : datasetsDir_(std::move(datasetsDir)),
-      database_(std::move(database)),
+      store_(std::move(store)),
       random_(std::random_device{}()) {}
 
 DatasetCatalog::~DatasetCatalog() = default;
@@ -172,14 +128,9 @@ Result<std::unique_ptr<DatasetCatalog>> DatasetCatalog::open(fs::path dataDir) {
     return makeError(ErrorCode::kUnavailable,
                      fmt::format("cannot create {}: {}", datasets.string(), error.message()));
   }
-  Result<std::unique_ptr<store::SqliteDatabase>> database =
-      store::SqliteDatabase::open(training / "datasets.db");
-  if (!database.ok()) return database.error();
-  if (Status migrated = (*database)->migrate(catalogMigrations()); !migrated.ok()) {
-    return migrated.error();
-  }
-  std::unique_ptr<DatasetCatalog> catalog(
-      new DatasetCatalog(datasets, std::move(database).value()));
+  Result<std::unique_ptr<DatasetStore>> store = DatasetStore::open(training / "datasets.db");
+  if (!store.ok()) return store.error();
+  std::unique_ptr<DatasetCatalog> catalog(new DatasetCatalog(datasets, std::move(store).value()));
   // Folders without a row were left by an add() that did not finish.
   std::vector<std::string> known;
   for (const DatasetInfo& info : catalog->list()) known.push_back(info.id);
@@ -224,7 +175,7 @@ Result<DatasetInfo> DatasetCatalog::add(const std::string& name, const DatasetOp
       return makeError(ErrorCode::kConflict,
                        "another upload of dataset \"" + name + "\" is in progress");
     }
-    Result<DatasetInfo> existing = find(name);
+    Result<DatasetInfo> existing = store_->find(name);
     if (existing.ok()) {
       if (existing->name != name || existing->state != "incomplete" || format != "npy" ||
           existing->missingPart != part) {
@@ -285,7 +236,7 @@ Result<DatasetInfo> DatasetCatalog::addNew(const std::string& name, const Datase
     info.schema = std::move(schema).value();
     info.path = canonical.string();
   }
-  if (Status inserted = insert(info); !inserted.ok()) return inserted.error();
+  if (Status inserted = store_->insert(info); !inserted.ok()) return inserted.error();
   cleanup.dismiss();
   return info;
 }
@@ -315,7 +266,7 @@ Result<DatasetInfo> DatasetCatalog::completeNpy(DatasetInfo info, const DatasetO
   info.sizeBytes = *size;
   info.sha256 = *sha;
   info.path = canonical.string();
-  if (Status updated = update(info); !updated.ok()) return updated.error();
+  if (Status updated = store_->update(info); !updated.ok()) return updated.error();
   dropCanonical.dismiss();
   std::error_code ignored;
   fs::remove(features, ignored);
@@ -325,21 +276,12 @@ Result<DatasetInfo> DatasetCatalog::completeNpy(DatasetInfo info, const DatasetO
 }
 
 Result<DatasetInfo> DatasetCatalog::get(const std::string& idOrName) const {
-  return find(idOrName);
+  return store_->find(idOrName);
 }
 
 std::vector<DatasetInfo> DatasetCatalog::list() const {
-  std::vector<DatasetInfo> all;
-  Result<store::Statement> select =
-      database_->prepare(std::string(kSelect) + " ORDER BY created_at, rowid");
-  if (!select.ok()) return all;
-  while (true) {
-    Result<bool> row = select->step();
-    if (!row.ok() || !*row) break;
-    Result<DatasetInfo> info = readRow(*select);
-    if (info.ok()) all.push_back(std::move(info).value());
-  }
-  return all;
+  Result<std::vector<DatasetInfo>> all = store_->list();
+  return all.ok() ? std::move(all).value() : std::vector<DatasetInfo>{};
 }
 
 Status DatasetCatalog::remove(const std::string& idOrName) {
@@ -347,7 +289,7 @@ Status DatasetCatalog::remove(const std::string& idOrName) {
   DatasetInfo info;
   {
     std::lock_guard lock(mutex_);
-    Result<DatasetInfo> found = find(idOrName);
+    Result<DatasetInfo> found = store_->find(idOrName);
     if (!found.ok()) return found.error();
     info = std::move(found).value();
     if (uploading_.count(info.name) != 0) {
@@ -364,12 +306,7 @@ Status DatasetCatalog::remove(const std::string& idOrName) {
                                  jobs.size() == 1 ? "" : "s", fmt::join(jobs, ", ")),
                      {{"jobs", jobs}});
   }
-  {
-    Result<store::Statement> remove = database_->prepare("DELETE FROM datasets WHERE id = ?");
-    if (!remove.ok()) return remove.error();
-    if (Status bound = remove->bind(1, std::string_view(info.id)); !bound.ok()) return bound;
-    if (Status ran = remove->run(); !ran.ok()) return ran;
-  }
+  if (Status removed = store_->remove(info.id); !removed.ok()) return removed;
   std::error_code error;
   fs::remove_all(datasetsDir_ / info.id, error);
   if (error) return fileError("remove", datasetsDir_ / info.id, error);
@@ -379,56 +316,6 @@ Status DatasetCatalog::remove(const std::string& idOrName) {
 void DatasetCatalog::setInUseCheck(InUseCheck check) {
   std::lock_guard lock(mutex_);
   inUse_ = std::move(check);
-}
-
-Status DatasetCatalog::insert(const DatasetInfo& info) {
-  Result<store::Statement> insert = database_->prepare(
-      "INSERT INTO datasets(id, name, format, state, missing_part, schema_json, size_bytes, "
-      "sha256, created_at, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-  if (!insert.ok()) return insert.error();
-  if (Status bound = insert->bindAll(std::string_view(info.id), std::string_view(info.name),
-                                     std::string_view(info.format), std::string_view(info.state),
-                                     std::string_view(info.missingPart),
-                                     std::string_view(info.schema.toJson().dump()), info.sizeBytes,
-                                     std::string_view(info.sha256),
-                                     std::string_view(info.createdAt), std::string_view(info.path));
-      !bound.ok()) {
-    return bound;
-  }
-  return insert->run();
-}
-
-Status DatasetCatalog::update(const DatasetInfo& info) {
-  Result<store::Statement> update = database_->prepare(
-      "UPDATE datasets SET state = ?, missing_part = ?, schema_json = ?, size_bytes = ?, "
-      "sha256 = ?, path = ? WHERE id = ?");
-  if (!update.ok()) return update.error();
-  const std::string schema = info.schema.toJson().dump();
-  if (Status bound =
-          update->bindAll(std::string_view(info.state), std::string_view(info.missingPart),
-                          std::string_view(schema), info.sizeBytes, std::string_view(info.sha256),
-                          std::string_view(info.path), std::string_view(info.id));
-      !bound.ok()) {
-    return bound;
-  }
-  return update->run();
-}
-
-Result<DatasetInfo> DatasetCatalog::find(const std::string& idOrName) const {
-  // An id match wins over a name match.
-  Result<store::Statement> select = database_->prepare(
-      std::string(kSelect) + " WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1");
-  if (!select.ok()) return select.error();
-  if (Status bound = select->bind(1, std::string_view(idOrName)); !bound.ok()) {
-    return bound.error();
-  }
-  Result<bool> row = select->step();
-  if (!row.ok()) return row.error();
-  if (!*row) {
-    return makeError(ErrorCode::kNotFound, "no dataset \"" + idOrName + "\"",
-                     {{"dataset", idOrName}});
-  }
-  return readRow(*select);
 }
 
 std::string DatasetCatalog::newId() {

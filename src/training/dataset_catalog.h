@@ -1,5 +1,5 @@
-// The persistent list of training datasets: SQLite at <dataDir>/training/datasets.db, files
-// under <dataDir>/training/datasets/<id>/ (the canonical file is data.safetensors there; see
+// The persistent list of training datasets: rows in <dataDir>/training/datasets.db (DatasetStore),
+// files under <dataDir>/training/datasets/<id>/ (the canonical file is data.safetensors there; see
 // docs/TRAINING.md, "Datasets").
 //
 // An upload is a raw body already on disk (the HTTP layer streamed it). add() takes it over,
@@ -27,11 +27,9 @@
 #include "common/result.h"
 #include "training/dataset.h"
 
-namespace deviceops::store {
-class SqliteDatabase;
-}
-
 namespace deviceops::training {
+
+class DatasetStore;
 
 struct DatasetInfo {
   std::string id;               // "ds-" + 12 lowercase hex digits
@@ -90,20 +88,16 @@ class DatasetCatalog {
   const std::filesystem::path& datasetsDir() const { return datasetsDir_; }
 
  private:
-  DatasetCatalog(std::filesystem::path datasetsDir,
-                 std::unique_ptr<store::SqliteDatabase> database);
+  DatasetCatalog(std::filesystem::path datasetsDir, std::unique_ptr<DatasetStore> store);
   Result<DatasetInfo> addNew(const std::string& name, const DatasetOptions& options,
                              const std::string& part, const std::filesystem::path& uploadedFile);
   Result<DatasetInfo> completeNpy(DatasetInfo info, const DatasetOptions& options,
                                   const std::string& part,
                                   const std::filesystem::path& uploadedFile);
-  Status insert(const DatasetInfo& info);
-  Status update(const DatasetInfo& info);
-  Result<DatasetInfo> find(const std::string& idOrName) const;
   std::string newId();
 
   const std::filesystem::path datasetsDir_;
-  const std::unique_ptr<store::SqliteDatabase> database_;  // serialises its own calls
+  const std::unique_ptr<DatasetStore> store_;  // serialises its own calls
 
   mutable std::mutex mutex_;
   std::set<std::string> uploading_;  // guarded by mutex_: names with an add() in progress

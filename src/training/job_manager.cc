@@ -23,14 +23,6 @@ std::string newJobId() {
   return fmt::format("job-{:012x}", generator() & 0xffffffffffffull);
 }
 
-const std::vector<store::Migration>& migrations() {
-  static const std::vector<store::Migration> kMigrations = {
-      {1, "training jobs",
-       "CREATE TABLE jobs (id TEXT PRIMARY KEY, created_ms INTEGER NOT NULL, record TEXT NOT NULL);"},
-  };
-  return kMigrations;
-}
-
 // Activation elements of one sample through the built-in layers (forward + the kept copies).
 std::int64_t activationsPerSample(const ModelSpec& model) {
   if (!model.builtIn()) return model.inputs * 8;
@@ -91,12 +83,10 @@ Result<std::unique_ptr<JobManager>> JobManager::open(TrainingOptions options,
     return makeError(ErrorCode::kUnavailable,
                      fmt::format("cannot create {}: {}", (root / "jobs").string(), error.message()));
   }
-  Result<std::unique_ptr<store::SqliteDatabase>> database =
-      store::SqliteDatabase::open(root / "jobs.db");
-  if (!database.ok()) return database.error();
-  if (Status status = (*database)->migrate(migrations()); !status.ok()) return status.error();
+  Result<std::unique_ptr<JobStore>> store = JobStore::open(root / "jobs.db");
+  if (!store.ok()) return store.error();
   std::unique_ptr<JobManager> manager(new JobManager(std::move(options), datasets, inventory, memory,
-                                                     events, std::move(database.value())));
+                                                     events, std::move(store.value())));
   if (Status status = manager->recover(); !status.ok()) return status.error();
   datasets.setInUseCheck(
       [raw = manager.get()](const std::string& id) { return raw->jobsUsingDataset(id); });
@@ -105,13 +95,13 @@ Result<std::unique_ptr<JobManager>> JobManager::open(TrainingOptions options,
 
 JobManager::JobManager(TrainingOptions options, DatasetCatalog& datasets,
                        const devices::Inventory& inventory, memory::MemoryService* memory,
-                       EventSink& events, std::unique_ptr<store::SqliteDatabase> database)
+                       EventSink& events, std::unique_ptr<JobStore> store)
     : options_(std::move(options)),
       datasets_(datasets),
       inventory_(inventory),
       memory_(memory),
       events_(events),
-      database_(std::move(database)) {}
+      store_(std::move(store)) {}
 
 JobManager::~JobManager() {
   stop();
@@ -119,26 +109,9 @@ JobManager::~JobManager() {
 }
 
 Status JobManager::recover() {
-  std::vector<JobRecord> loaded;
-  {
-    Result<store::Statement> select =
-        database_->prepare("SELECT record FROM jobs ORDER BY created_ms, id");
-    if (!select.ok()) return select.error();
-    while (true) {
-      Result<bool> row = select->step();
-      if (!row.ok()) return row.error();
-      if (!*row) break;
-      nlohmann::json json = nlohmann::json::parse(select->columnText(0), nullptr, false);
-      Result<JobRecord> job = json.is_discarded()
-                                  ? Result<JobRecord>(makeError(ErrorCode::kInternal, "not JSON"))
-                                  : jobFromJson(json);
-      if (!job.ok()) {
-        spdlog::error("training: skipping a stored job: {}", job.error().message);
-        continue;
-      }
-      loaded.push_back(std::move(job.value()));
-    }
-  }
+  Result<std::vector<JobRecord>> stored = store_->list();
+  if (!stored.ok()) return stored.error();
+  std::vector<JobRecord> loaded = std::move(stored).value();
   std::lock_guard lock(mutex_);
   for (JobRecord& job : loaded) {
     live_[job.id] = std::make_shared<Live>();
@@ -164,19 +137,7 @@ Status JobManager::recover() {
   return Status::success();
 }
 
-Status JobManager::persist(const JobRecord& job) {
-  Result<store::Statement> upsert = database_->prepare(
-      "INSERT INTO jobs (id, created_ms, record) VALUES (?1, ?2, ?3) "
-      "ON CONFLICT(id) DO UPDATE SET record = excluded.record");
-  if (!upsert.ok()) return upsert.error();
-  const auto created = std::chrono::duration_cast<std::chrono::milliseconds>(
-                           job.createdAt.time_since_epoch()).count();
-  if (Status s = upsert->bindAll(job.id, static_cast<std::int64_t>(created), toJson(job).dump());
-      !s.ok()) {
-    return s;
-  }
-  return upsert->run();
-}
+Status JobManager::persist(const JobRecord& job) { return store_->put(job); }
 
 void JobManager::transition(JobRecord& job, JobState state, std::string reason) {
   job.state = state;
@@ -334,10 +295,7 @@ Result<JobRecord> JobManager::submit(JobSpec spec, const std::string& owner) {
     jobs_.erase(id);
     live_.erase(id);
     lock.unlock();
-    if (Result<store::Statement> del = database_->prepare("DELETE FROM jobs WHERE id = ?1");
-        del.ok() && del->bindAll(id).ok()) {
-      (void)del->run();
-    }
+    (void)store_->remove(id);
     std::filesystem::remove_all(options_.dataDir / "training" / "jobs" / id, error);
     return refused;
   }
@@ -509,10 +467,7 @@ Status JobManager::remove(const std::string& jobId) {
                                    jobStateName(it->second.state)));
     }
     directory = it->second.spec.workDir;
-    Result<store::Statement> del = database_->prepare("DELETE FROM jobs WHERE id = ?1");
-    if (!del.ok()) return del.error();
-    if (Status s = del->bindAll(jobId); !s.ok()) return s;
-    if (Status s = del->run(); !s.ok()) return s;
+    if (Status removed = store_->remove(jobId); !removed.ok()) return removed;
     jobs_.erase(it);
     live_.erase(jobId);
     changed_.notify_all();

@@ -37,9 +37,9 @@
 #include "common/result.h"
 #include "devices/inventory.h"
 #include "memory/memory_service.h"
-#include "store/sqlite.h"
 #include "training/dataset_catalog.h"
 #include "training/job.h"
+#include "training/job_store.h"
 #include "training/spec.h"
 
 namespace deviceops::training {
@@ -116,7 +116,7 @@ class JobManager {
   struct Live;  // per-job runtime state (processes, events, stop request)
   JobManager(TrainingOptions options, DatasetCatalog& datasets, const devices::Inventory& inventory,
              memory::MemoryService* memory, EventSink& events,
-             std::unique_ptr<store::SqliteDatabase> database);
+             std::unique_ptr<JobStore> store);
 
   Status recover();
   Status persist(const JobRecord& job);
@@ -136,7 +136,7 @@ class JobManager {
   const devices::Inventory& inventory_;
   memory::MemoryService* memory_;
   EventSink& events_;
-  std::unique_ptr<store::SqliteDatabase> database_;
+  std::unique_ptr<JobStore> store_;  // thread-safe; serialises its own calls
 
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;  // any job event or state change

@@ -1,4 +1,4 @@
-// SqlConnection over libpqxx 6.4 (PostgreSQL 15). libpqxx exceptions stop here and become
+// store::Connection over libpqxx 6.4 (PostgreSQL 15). libpqxx exceptions stop here and become
 // Errors: a broken or refused connection, an admin shutdown or a commit in doubt -> kUnavailable
 // (the connection is dropped and re-opened by the next call), constraint violations ->
 // kConflict, anything else -> kInternal.
@@ -8,17 +8,17 @@
 #include <mutex>
 #include <pqxx/pqxx>
 
-#include "telemetry/sql_connection.h"
+#include "store/connection.h"
 
-namespace deviceops::telemetry {
+namespace deviceops::store {
 namespace {
 
 using Params = std::vector<std::optional<std::string>>;
 
-Params toText(const std::vector<SqlValue>& params) {
+Params toText(const std::vector<Value>& params) {
   Params text;
   text.reserve(params.size());
-  for (const SqlValue& value : params) {
+  for (const Value& value : params) {
     std::visit(
         [&](const auto& v) {
           using T = std::decay_t<decltype(v)>;
@@ -37,7 +37,7 @@ Params toText(const std::vector<SqlValue>& params) {
   return text;
 }
 
-class PostgresRow final : public SqlRow {
+class PostgresRow final : public Row {
  public:
   explicit PostgresRow(const pqxx::row& row) : row_(row) {}
   bool isNull(int column) const override { return row_[column].is_null(); }
@@ -82,20 +82,19 @@ std::string describe(const std::string& connection) {
   return text;
 }
 
-class PostgresConnection final : public SqlConnection {
+class PostgresConnection final : public Connection {
  public:
   explicit PostgresConnection(std::string connection)
       : connectionString_(std::move(connection)), description_(describe(connectionString_)) {}
 
-  SqlDialect dialect() const override { return SqlDialect::kPostgresql; }
+  Dialect dialect() const override { return Dialect::kPostgresql; }
   std::string description() const override { return description_; }
 
   Status executeScript(const std::string& sql) override {
     return run([&](pqxx::transaction_base& work) { work.exec(sql); });
   }
 
-  Result<std::uint64_t> execute(const std::string& sql,
-                                const std::vector<SqlValue>& params) override {
+  Result<std::uint64_t> execute(const std::string& sql, const std::vector<Value>& params) override {
     const Params text = toText(params);
     std::uint64_t changed = 0;
     Status status = run([&](pqxx::transaction_base& work) {
@@ -105,8 +104,8 @@ class PostgresConnection final : public SqlConnection {
     return changed;
   }
 
-  Status query(const std::string& sql, const std::vector<SqlValue>& params,
-               const std::function<void(const SqlRow&)>& onRow) override {
+  Status query(const std::string& sql, const std::vector<Value>& params,
+               const std::function<void(const Row&)>& onRow) override {
     const Params text = toText(params);
     return run([&](pqxx::transaction_base& work) {
       const pqxx::result result = work.exec_params(sql, pqxx::prepare::make_dynamic_params(text));
@@ -215,7 +214,7 @@ class PostgresConnection final : public SqlConnection {
 
 }  // namespace
 
-Result<std::unique_ptr<SqlConnection>> openPostgresConnection(const std::string& connection) {
+Result<std::unique_ptr<Connection>> openPostgresConnection(const std::string& connection) {
   char* error = nullptr;
   PQconninfoOption* options = PQconninfoParse(connection.c_str(), &error);
   if (options == nullptr) {
@@ -226,7 +225,7 @@ Result<std::unique_ptr<SqlConnection>> openPostgresConnection(const std::string&
                      "telemetry.postgresqlUrl is not a valid libpq connection string: " + reason);
   }
   PQconninfoFree(options);
-  return std::unique_ptr<SqlConnection>(std::make_unique<PostgresConnection>(connection));
+  return std::unique_ptr<Connection>(std::make_unique<PostgresConnection>(connection));
 }
 
-}  // namespace deviceops::telemetry
+}  // namespace deviceops::store

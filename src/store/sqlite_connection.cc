@@ -1,11 +1,11 @@
-// SqlConnection over store::SqliteDatabase (WAL, busy timeout; see docs/STORE.md).
+// Connection over SqliteDatabase (WAL, busy timeout; see docs/STORE.md).
 #include <cctype>
 #include <vector>
 
+#include "store/connection.h"
 #include "store/sqlite.h"
-#include "telemetry/sql_connection.h"
 
-namespace deviceops::telemetry {
+namespace deviceops::store {
 namespace {
 
 // "$2 ... $1 ... $2" -> "? ... ? ... ?" and the 0-based parameter index of each "?", in order.
@@ -38,39 +38,38 @@ Rewritten toSqlitePlaceholders(const std::string& sql) {
   return out;
 }
 
-class SqliteRow final : public SqlRow {
+class SqliteRow final : public Row {
  public:
-  explicit SqliteRow(const store::Statement& statement) : statement_(statement) {}
+  explicit SqliteRow(const Statement& statement) : statement_(statement) {}
   bool isNull(int column) const override { return statement_.isNull(column); }
   std::int64_t int64At(int column) const override { return statement_.columnInt64(column); }
   double doubleAt(int column) const override { return statement_.columnDouble(column); }
   std::string textAt(int column) const override { return statement_.columnText(column); }
 
  private:
-  const store::Statement& statement_;
+  const Statement& statement_;
 };
 
-class SqliteConnection final : public SqlConnection {
+class SqliteConnection final : public Connection {
  public:
-  explicit SqliteConnection(std::unique_ptr<store::SqliteDatabase> database)
+  explicit SqliteConnection(std::unique_ptr<SqliteDatabase> database)
       : database_(std::move(database)) {}
 
-  SqlDialect dialect() const override { return SqlDialect::kSqlite; }
+  Dialect dialect() const override { return Dialect::kSqlite; }
   std::string description() const override { return database_->path().string(); }
 
   Status executeScript(const std::string& sql) override { return database_->exec(sql); }
 
-  Result<std::uint64_t> execute(const std::string& sql,
-                                const std::vector<SqlValue>& params) override {
-    Result<store::Statement> statement = prepare(sql, params);
+  Result<std::uint64_t> execute(const std::string& sql, const std::vector<Value>& params) override {
+    Result<Statement> statement = prepare(sql, params);
     if (!statement.ok()) return statement.error();
     if (Status ran = statement->run(); !ran.ok()) return ran.error();
     return static_cast<std::uint64_t>(statement->changes());
   }
 
-  Status query(const std::string& sql, const std::vector<SqlValue>& params,
-               const std::function<void(const SqlRow&)>& onRow) override {
-    Result<store::Statement> statement = prepare(sql, params);
+  Status query(const std::string& sql, const std::vector<Value>& params,
+               const std::function<void(const Row&)>& onRow) override {
+    Result<Statement> statement = prepare(sql, params);
     if (!statement.ok()) return statement.error();
     SqliteRow row(*statement);
     while (true) {
@@ -86,9 +85,9 @@ class SqliteConnection final : public SqlConnection {
   }
 
  private:
-  Result<store::Statement> prepare(const std::string& sql, const std::vector<SqlValue>& params) {
+  Result<Statement> prepare(const std::string& sql, const std::vector<Value>& params) {
     const Rewritten rewritten = toSqlitePlaceholders(sql);
-    Result<store::Statement> statement = database_->prepare(rewritten.sql);
+    Result<Statement> statement = database_->prepare(rewritten.sql);
     if (!statement.ok()) return statement.error();
     for (std::size_t position = 0; position < rewritten.order.size(); ++position) {
       const std::size_t i = rewritten.order[position];
@@ -112,16 +111,16 @@ class SqliteConnection final : public SqlConnection {
     return statement;
   }
 
-  std::unique_ptr<store::SqliteDatabase> database_;
+  std::unique_ptr<SqliteDatabase> database_;
 };
 
 }  // namespace
 
-Result<std::unique_ptr<SqlConnection>> openSqliteConnection(const std::string& path) {
-  Result<std::unique_ptr<store::SqliteDatabase>> database = store::SqliteDatabase::open(path);
+Result<std::unique_ptr<Connection>> openSqliteConnection(const std::string& path) {
+  Result<std::unique_ptr<SqliteDatabase>> database = SqliteDatabase::open(path);
   if (!database.ok()) return database.error();
-  return std::unique_ptr<SqlConnection>(
+  return std::unique_ptr<Connection>(
       std::make_unique<SqliteConnection>(std::move(database.value())));
 }
 
-}  // namespace deviceops::telemetry
+}  // namespace deviceops::store
