@@ -2,7 +2,7 @@
 //
 // Functions in the core that can fail return Result<T> (or Status for no value). Exceptions from
 // third-party libraries are caught at the edge of the component that calls them and turned into
-// an Error here. ErrorCode maps to an HTTP status in exactly one place: api/error_mapping.cc.
+// an Error here. ErrorCode maps to an HTTP status in exactly one place: http/errors.cc.
 #pragma once
 
 #include <nlohmann/json.hpp>
