@@ -36,7 +36,7 @@ struct MemoryService::DeviceSlot {
   bool isCpu = false;
   std::uint64_t totalBytes = 0;
   std::mutex mutex;  // guards everything below
-  std::unique_ptr<DeviceAllocator> allocator;  // set once, on first use
+  std::unique_ptr<devices::DeviceAllocator> allocator;  // set once, on first use
   std::unique_ptr<MemoryPool> pool;            // declared after: destroyed first
   struct Held {
     AllocationRecord record;
@@ -48,23 +48,6 @@ struct MemoryService::DeviceSlot {
   std::uint64_t reservingBytes = 0;  // admitted, allocation in progress
   std::map<std::string, std::uint64_t> heldByKind;
 };
-
-AllocatorFactory defaultAllocatorFactory() {
-  return [](const devices::DeviceView& view) -> Result<std::unique_ptr<DeviceAllocator>> {
-    const devices::DeviceRecord& record = view.record;
-    if (record.simulated) return makeSimulatedAllocator(record.memory.totalBytes);
-    if (record.type == devices::DeviceType::kCpu) return makeCpuAllocator();
-    const auto has = [&](std::string_view backend) {
-      return std::find(view.backends.begin(), view.backends.end(), backend) != view.backends.end();
-    };
-    if (has("nvidia") && !record.uuid.empty()) return makeCudaAllocator(record.uuid);
-    if (has("vulkan") && !record.uuid.empty()) return makeVulkanAllocator(record.uuid);
-    return makeError(ErrorCode::kUnavailable,
-                     fmt::format("device {} has no memory allocator: it needs the nvidia or the "
-                                 "vulkan backend",
-                                 view.id));
-  };
-}
 
 MemoryService::MemoryService(const devices::Inventory& inventory,
                              std::unique_ptr<LedgerStore> store, MemoryOptions options,
@@ -158,7 +141,7 @@ Result<std::shared_ptr<MemoryService::DeviceSlot>> MemoryService::slotFor(
   if (view == nullptr) {
     return makeError(ErrorCode::kUnavailable, "device " + deviceKey + " is no longer present");
   }
-  Result<std::unique_ptr<DeviceAllocator>> allocator = factory_(*view);
+  Result<std::unique_ptr<devices::DeviceAllocator>> allocator = factory_(*view);
   if (!allocator.ok()) return allocator.error();
   slot->allocator = std::move(allocator.value());
   const auto maxCached =
@@ -286,7 +269,7 @@ Result<AllocateResult> MemoryService::allocate(const AllocateRequest& request) {
   result.fromPool = block->fromCache;
   result.allocatorKind = request.accountOnly ? "account-only" : std::string(slot.allocator->kind());
   if (request.verify) {
-    Result<VerifyReport> report = slot.allocator->verify(block->block);
+    Result<devices::VerifyReport> report = slot.allocator->verify(block->block);
     if (!report.ok()) {
       slot.pool->giveBack(*block);
       unreserve();

@@ -25,9 +25,9 @@
 #include <thread>
 
 #include "common/events.h"
+#include "devices/allocator.h"
 #include "devices/inventory.h"
 #include "memory/allocation.h"
-#include "memory/allocator.h"
 #include "memory/ledger_store.h"
 #include "memory/pool.h"
 
@@ -70,7 +70,7 @@ struct AllocateResult {
   AllocationRecord record;
   std::uint64_t blockBytes = 0;  // held from the driver for it (size class)
   bool fromPool = false;
-  std::optional<VerifyReport> verify;
+  std::optional<devices::VerifyReport> verify;
   std::string allocatorKind;
 };
 
@@ -97,17 +97,16 @@ struct OptimizeResult {
   PoolStats pool;
 };
 
-using AllocatorFactory =
-    std::function<Result<std::unique_ptr<DeviceAllocator>>(const devices::DeviceView& device)>;
-
-// cpu -> makeCpuAllocator, nvidia -> makeCudaAllocator, vulkan/amd (with a Vulkan UUID) ->
-// makeVulkanAllocator, simulated -> makeSimulatedAllocator(total).
-AllocatorFactory defaultAllocatorFactory();
+// Opens the allocator of a device, on its first allocation (or openDevice); returns
+// kUnavailable (with the reason) when the device has no allocator. The daemon's factory:
+// src/daemon/allocators.h.
+using AllocatorFactory = std::function<Result<std::unique_ptr<devices::DeviceAllocator>>(
+    const devices::DeviceView& device)>;
 
 class MemoryService {
  public:
   MemoryService(const devices::Inventory& inventory, std::unique_ptr<LedgerStore> store,
-                MemoryOptions options, AllocatorFactory factory = defaultAllocatorFactory());
+                MemoryOptions options, AllocatorFactory factory);
   ~MemoryService();
   MemoryService(const MemoryService&) = delete;
   MemoryService& operator=(const MemoryService&) = delete;

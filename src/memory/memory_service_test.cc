@@ -49,10 +49,10 @@ class MemoryServiceTest : public ::testing::Test {
     options.budgetFraction = 0.75;  // budget = 16 * 0.75 - 1 = 11 GiB
     service = std::make_unique<MemoryService>(
         *inventory, std::move(storeDouble), options,
-        [this](const devices::DeviceView&) -> Result<std::unique_ptr<DeviceAllocator>> {
+        [this](const devices::DeviceView&) -> Result<std::unique_ptr<devices::DeviceAllocator>> {
           auto allocator = std::make_unique<CountingAllocatorDouble>(14 * kGiB);
           allocators.push_back(allocator.get());
-          return std::unique_ptr<DeviceAllocator>(std::move(allocator));
+          return std::unique_ptr<devices::DeviceAllocator>(std::move(allocator));
         });
     ASSERT_TRUE(service->start().ok());
   }

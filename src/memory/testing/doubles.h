@@ -7,28 +7,29 @@
 #include <map>
 #include <mutex>
 
-#include "memory/allocator.h"
+#include "devices/allocator.h"
 #include "memory/ledger_store.h"
 
 namespace deviceops::memory::testing {
 
 // Hands out numbered handles up to a capacity; counts driver calls.
-class CountingAllocatorDouble final : public DeviceAllocator {
+class CountingAllocatorDouble final : public devices::DeviceAllocator {
  public:
   explicit CountingAllocatorDouble(std::uint64_t capacity) : capacity_(capacity) {}
   std::string_view kind() const override { return "counting-double"; }
-  Result<Block> allocate(std::uint64_t bytes, const AllocationOptions& options) override {
+  Result<devices::Block> allocate(std::uint64_t bytes,
+                                  const devices::AllocationOptions& options) override {
     std::lock_guard lock(mutex_);
     ++allocations;
     if (live_ + bytes > capacity_) {
       return makeError(ErrorCode::kResourceExhausted, "double: out of memory");
     }
     live_ += bytes;
-    Block block{bytes, ++nextHandle_, nullptr, options.pinned};
+    devices::Block block{bytes, ++nextHandle_, nullptr, options.pinned};
     outstanding_[block.handle] = bytes;
     return block;
   }
-  void release(const Block& block) override {
+  void release(const devices::Block& block) override {
     std::lock_guard lock(mutex_);
     ++releases;
     auto it = outstanding_.find(block.handle);
@@ -39,8 +40,8 @@ class CountingAllocatorDouble final : public DeviceAllocator {
     live_ -= it->second;
     outstanding_.erase(it);
   }
-  Result<VerifyReport> verify(const Block& block) override {
-    VerifyReport report;
+  Result<devices::VerifyReport> verify(const devices::Block& block) override {
+    devices::VerifyReport report;
     report.bytesTested = block.bytes;
     report.writeSeconds = report.readSeconds = 1e-3;
     return report;
