@@ -151,33 +151,67 @@ Result<std::shared_ptr<MemoryService::DeviceSlot>> MemoryService::slotFor(
   return slot;
 }
 
-std::optional<Error> MemoryService::admit(DeviceSlot& slot, const AllocateRequest& request) {
+std::optional<MemoryService::Refusal> MemoryService::admit(DeviceSlot& slot,
+                                                           const AllocateRequest& request) {
   std::lock_guard lock(slot.mutex);
   const std::uint64_t budget = budgetFor(slot);
   const std::uint64_t committed = slot.heldBytes + slot.reservingBytes;
   const std::uint64_t available = budget > committed ? budget - committed : 0;
   if (request.bytes > available) {
-    return makeError(ErrorCode::kConflict,
-                     fmt::format("{} bytes requested on {}, but only {} of its budget of {} "
-                                 "bytes are available ({} held by this service)",
-                                 request.bytes, slot.deviceId, available, budget, slot.heldBytes),
-                     numbers(request.bytes, available, budget, slot.heldBytes));
+    Error error =
+        makeError(ErrorCode::kConflict,
+                  fmt::format("{} bytes requested on {}, but only {} of its budget of {} bytes are "
+                              "available ({} held by this service)",
+                              request.bytes, slot.deviceId, available, budget, slot.heldBytes),
+                  numbers(request.bytes, available, budget, slot.heldBytes));
+    return Refusal{std::move(error), request.bytes - available};
   }
   if (!request.accountOnly) {
     const std::optional<std::uint64_t> driverFree = slot.allocator->driverFreeBytes();
     const std::uint64_t cached = slot.pool->stats().cachedBytes;
     if (driverFree && request.bytes > *driverFree + cached) {
-      nlohmann::json details = numbers(request.bytes, *driverFree + cached, budget, slot.heldBytes);
+      const std::uint64_t driverAvailable = *driverFree + cached;
+      nlohmann::json details = numbers(request.bytes, driverAvailable, budget, slot.heldBytes);
       details["driverFreeBytes"] = *driverFree;
-      return makeError(ErrorCode::kResourceExhausted,
-                       fmt::format("{} bytes requested on {}, but the driver reports only {} "
-                                   "bytes free",
-                                   request.bytes, slot.deviceId, *driverFree),
-                       details);
+      Error error = makeError(ErrorCode::kResourceExhausted,
+                              fmt::format("{} bytes requested on {}, but the driver reports "
+                                          "only {} bytes free",
+                                          request.bytes, slot.deviceId, *driverFree),
+                              std::move(details));
+      return Refusal{std::move(error), request.bytes - driverAvailable};
     }
   }
   slot.reservingBytes += request.bytes;
   return std::nullopt;
+}
+
+std::optional<MemoryService::Refusal> MemoryService::admitOrReclaim(DeviceSlot& slot,
+                                                                    const AllocateRequest& request,
+                                                                    const Reclaimer& reclaim) {
+  std::optional<Refusal> refused = admit(slot, request);
+  if (!refused || !reclaim) return refused;
+  const std::uint64_t freed = reclaim(slot.deviceId, refused->shortfallBytes);
+  if (freed > 0) {
+    spdlog::info("memory: reclaimed {} bytes on {} for a request of {} bytes", freed, slot.deviceId,
+                 request.bytes);
+  }
+  return admit(slot, request);
+}
+
+void MemoryService::publishRefusal(const DeviceSlot& slot, const AllocateRequest& request,
+                                   const Refusal& refusal) {
+  EventSink* events = events_.load();
+  if (events == nullptr) return;
+  Event event;
+  event.type = "memory.refused";
+  event.deviceId = slot.deviceId;
+  event.severity = "warning";
+  event.message = refusal.error.message;
+  event.details = refusal.error.details;
+  event.details["kind"] = std::string(allocationKindName(request.kind));
+  event.details["owner"] = request.owner;
+  event.details["label"] = request.label;
+  events->publish(std::move(event));
 }
 
 void MemoryService::setReclaimer(Reclaimer reclaimer) {
@@ -188,6 +222,16 @@ void MemoryService::setReclaimer(Reclaimer reclaimer) {
 void MemoryService::setEventSink(EventSink* events) { events_.store(events); }
 
 Result<AllocateResult> MemoryService::allocate(const AllocateRequest& request) {
+  Reclaimer installed;
+  if (request.reclaim) {
+    std::lock_guard lock(hooksMutex_);
+    installed = reclaimer_;
+  }
+  return allocate(request, installed);
+}
+
+Result<AllocateResult> MemoryService::allocate(const AllocateRequest& request,
+                                               const Reclaimer& reclaim) {
   if (request.bytes == 0 || request.bytes > kMaxByteSize) {
     return makeError(ErrorCode::kInvalidArgument,
                      "sizeBytes must be between 1 and 2^53 bytes",
@@ -217,38 +261,9 @@ Result<AllocateResult> MemoryService::allocate(const AllocateRequest& request) {
     return makeError(ErrorCode::kInvalidArgument,
                      "verify is not possible on a simulated device (no memory behind it)");
   }
-  std::optional<Error> refused = admit(slot, request);
-  if (refused && request.reclaim) {
-    Reclaimer reclaimer;
-    {
-      std::lock_guard lock(hooksMutex_);
-      reclaimer = reclaimer_;
-    }
-    if (reclaimer) {
-      const std::uint64_t available = refused->details.value("availableBytes", std::uint64_t{0});
-      const std::uint64_t needed = request.bytes > available ? request.bytes - available : 0;
-      const std::uint64_t freed = reclaimer(slot.deviceId, needed);
-      if (freed > 0) {
-        spdlog::info("memory: reclaimed {} bytes on {} for a request of {} bytes", freed,
-                     slot.deviceId, request.bytes);
-      }
-      refused = admit(slot, request);
-    }
-  }
-  if (refused) {
-    if (EventSink* events = events_.load()) {
-      Event event;
-      event.type = "memory.refused";
-      event.deviceId = slot.deviceId;
-      event.severity = "warning";
-      event.message = refused->message;
-      event.details = refused->details;
-      event.details["kind"] = std::string(allocationKindName(request.kind));
-      event.details["owner"] = request.owner;
-      event.details["label"] = request.label;
-      events->publish(std::move(event));
-    }
-    return *refused;
+  if (std::optional<Refusal> refused = admitOrReclaim(slot, request, reclaim)) {
+    publishRefusal(slot, request, *refused);
+    return std::move(refused->error);
   }
   const auto unreserve = [&slot, &request] {
     std::lock_guard lock(slot.mutex);

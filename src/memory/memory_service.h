@@ -117,8 +117,14 @@ class MemoryService {
   void stop();
 
   // Refused over budget: kConflict; over the driver's free memory: kResourceExhausted (both with
-  // the numbers, and a "memory.refused" event). Before refusing, the reclaimer gets one chance.
+  // the numbers, and a "memory.refused" event). Before refusing, the installed reclaimer (when
+  // request.reclaim) gets one chance.
   Result<AllocateResult> allocate(const AllocateRequest& request);
+  // The same, but an admission refusal calls `reclaim` (instead of the installed reclaimer,
+  // whatever request.reclaim says) once with the shortfall in bytes, and admission is retried
+  // once. The model registry charges models with its own eviction this way. `reclaim` is called
+  // without any MemoryService lock held; an empty one means: no reclaim.
+  Result<AllocateResult> allocate(const AllocateRequest& request, const Reclaimer& reclaim);
   // Installs (or, with an empty function, removes) the reclaimer. The reclaimer must outlive its
   // installation; remove it before destroying what it calls.
   void setReclaimer(Reclaimer reclaimer);
@@ -139,10 +145,21 @@ class MemoryService {
 
  private:
   struct DeviceSlot;
+  // Why admission refused: the error for the client (its details carry the numbers) and, typed,
+  // the bytes missing for the request to fit (what a reclaimer is asked to free).
+  struct Refusal {
+    Error error;
+    std::uint64_t shortfallBytes = 0;
+  };
   Result<std::shared_ptr<DeviceSlot>> slotFor(const std::string& deviceKey, bool open);
   std::uint64_t budgetFor(const DeviceSlot& slot) const;
   // Admission under the slot's mutex: reserves request.bytes or returns why not.
-  std::optional<Error> admit(DeviceSlot& slot, const AllocateRequest& request);
+  std::optional<Refusal> admit(DeviceSlot& slot, const AllocateRequest& request);
+  // admit(), and on a refusal `reclaim` (when set) once with the shortfall, then admit() again.
+  std::optional<Refusal> admitOrReclaim(DeviceSlot& slot, const AllocateRequest& request,
+                                        const Reclaimer& reclaim);
+  void publishRefusal(const DeviceSlot& slot, const AllocateRequest& request,
+                      const Refusal& refusal);
 
   const devices::Inventory& inventory_;
   std::unique_ptr<LedgerStore> store_;
