@@ -9,9 +9,19 @@
 // After a crash, start() marks records left "held" as released with reason "restart": the OS
 // and drivers reclaimed the memory with the process, so no phantom allocation remains.
 //
-// Thread-safety: every public method is safe to call concurrently. Per device, one mutex guards
-// the held set and admission; driver calls and store writes happen outside it, with the bytes
-// reserved so concurrent admissions see them.
+// Thread-safety: every public method is safe to call concurrently. No MemoryService mutex is
+// held across a driver call, so a hung driver stalls only the calls that need that driver:
+//   - Per device, one mutex guards the held set and admission. Admission reserves the bytes
+//     under it, asks the driver for its free memory outside it, then keeps or rolls back the
+//     reservation under it; blocks are taken from the pool and given back outside it.
+//   - A device's allocator is opened (cuInit, vkCreateDevice: a driver call) on first use under
+//     a separate per-device open mutex that only allocate() and openDevice() wait on; status()
+//     and optimize() never do: before the open completes they report the ledger alone
+//     (allocatorKind empty).
+//   - status() reads driver free memory with the allocator's own driverFreeBytes(), live
+//     (the model registry measures model loads with it), outside every MemoryService lock: it
+//     never waits for another request's driver call through this service, only for its own
+//     reading. Before the allocator is open it reports the inventory snapshot's value.
 #pragma once
 
 #include <atomic>
@@ -97,9 +107,9 @@ struct OptimizeResult {
   PoolStats pool;
 };
 
-// Opens the allocator of a device, on its first allocation (or openDevice); returns
-// kUnavailable (with the reason) when the device has no allocator. The daemon's factory:
-// src/daemon/allocators.h.
+// Opens the allocator of a device, on its first allocation (or openDevice). Called without any
+// MemoryService lock held, at most once at a time per device; returns kUnavailable (with the
+// reason) when the device has no allocator. The daemon's factory: src/daemon/allocators.h.
 using AllocatorFactory = std::function<Result<std::unique_ptr<devices::DeviceAllocator>>(
     const devices::DeviceView& device)>;
 
@@ -152,8 +162,11 @@ class MemoryService {
     std::uint64_t shortfallBytes = 0;
   };
   Result<std::shared_ptr<DeviceSlot>> slotFor(const std::string& deviceKey, bool open);
+  // Opens the slot's allocator and pool once (under slot.openMutex, no other lock held).
+  Status openSlot(DeviceSlot& slot, const devices::DeviceView* view);
   std::uint64_t budgetFor(const DeviceSlot& slot) const;
-  // Admission under the slot's mutex: reserves request.bytes or returns why not.
+  // Admission: reserves request.bytes under the slot's mutex, checks the driver's free memory
+  // outside it, and rolls the reservation back on a refusal. Precondition: the slot is open.
   std::optional<Refusal> admit(DeviceSlot& slot, const AllocateRequest& request);
   // admit(), and on a refusal `reclaim` (when set) once with the shortfall, then admit() again.
   std::optional<Refusal> admitOrReclaim(DeviceSlot& slot, const AllocateRequest& request,
