@@ -10,10 +10,11 @@
 
 #include <filesystem>
 
+#include "devices/allocator.h"
 #include "devices/cpu/cpu_backend.h"
 #include "devices/inventory.h"
+#include "devices/testing/allocators.h"
 #include "devices/vulkan/vulkan_backend.h"
-#include "memory/allocator.h"
 #include "memory/memory_service.h"
 #include "memory/pool.h"
 
@@ -32,7 +33,7 @@ void RawMmap(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
-void poolLoop(benchmark::State& state, memory::DeviceAllocator& allocator,
+void poolLoop(benchmark::State& state, devices::DeviceAllocator& allocator,
               memory::PoolStrategy strategy) {
   memory::MemoryPool pool(allocator, strategy, 1ull << 32);
   const auto bytes = static_cast<std::uint64_t>(state.range(0));
@@ -47,8 +48,8 @@ void poolLoop(benchmark::State& state, memory::DeviceAllocator& allocator,
   state.SetItemsProcessed(state.iterations());
 }
 
-std::unique_ptr<memory::DeviceAllocator>& cpuAllocator() {
-  static auto allocator = std::move(memory::makeCpuAllocator().value());
+std::unique_ptr<devices::DeviceAllocator>& cpuAllocator() {
+  static auto allocator = std::move(devices::makeCpuAllocator().value());
   return allocator;
 }
 
@@ -66,12 +67,12 @@ std::string lavapipeUuid() {
   return records->empty() ? "" : records->front().uuid;
 }
 
-memory::DeviceAllocator* vulkanAllocator() {
-  static std::unique_ptr<memory::DeviceAllocator> allocator = [] {
-    std::unique_ptr<memory::DeviceAllocator> result;
+devices::DeviceAllocator* vulkanAllocator() {
+  static std::unique_ptr<devices::DeviceAllocator> allocator = [] {
+    std::unique_ptr<devices::DeviceAllocator> result;
     const std::string uuid = lavapipeUuid();
     if (uuid.empty()) return result;
-    auto made = memory::makeVulkanAllocator(uuid);
+    auto made = devices::makeVulkanAllocator(uuid);
     if (made.ok()) result = std::move(made.value());
     return result;
   }();
@@ -79,7 +80,7 @@ memory::DeviceAllocator* vulkanAllocator() {
 }
 
 void RawVulkan(benchmark::State& state) {
-  memory::DeviceAllocator* allocator = vulkanAllocator();
+  devices::DeviceAllocator* allocator = vulkanAllocator();
   if (allocator == nullptr) return state.SkipWithError("no Vulkan device");
   const auto bytes = static_cast<std::uint64_t>(state.range(0));
   for (auto _ : state) {
@@ -91,7 +92,7 @@ void RawVulkan(benchmark::State& state) {
 }
 
 void PoolVulkan(benchmark::State& state) {
-  memory::DeviceAllocator* allocator = vulkanAllocator();
+  devices::DeviceAllocator* allocator = vulkanAllocator();
   if (allocator == nullptr) return state.SkipWithError("no Vulkan device");
   poolLoop(state, *allocator, memory::PoolStrategy::kPool);
 }
@@ -106,7 +107,8 @@ void LedgerCpu(benchmark::State& state) {
   std::filesystem::remove_all(directory);
   auto store = memory::openSqliteLedgerStore(directory);
   if (!store.ok()) return state.SkipWithError(store.error().message.c_str());
-  memory::MemoryService service(inventory, std::move(store.value()), {});
+  memory::MemoryService service(inventory, std::move(store.value()), {},
+                                devices::testing::makeCpuOrSimulatedAllocator);
   (void)service.start();
   memory::AllocateRequest request;
   request.deviceId = "cpu0";

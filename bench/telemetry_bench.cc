@@ -21,6 +21,7 @@
 
 #include "devices/cpu/cpu_backend.h"
 #include "devices/simulated/simulated_backend.h"
+#include "devices/testing/allocators.h"
 #include "memory/ledger_store.h"
 #include "store/sqlite.h"
 #include "store/testing/postgres_server.h"
@@ -78,7 +79,8 @@ void BM_SamplingCpu(benchmark::State& state) {
   devices::Inventory inventory(std::move(backends), inventoryOptions);
   inventory.start();
   auto ledger = memory::openSqliteLedgerStore(directory);
-  memory::MemoryService memoryService(inventory, std::move(ledger.value()), {});
+  memory::MemoryService memoryService(inventory, std::move(ledger.value()), {},
+                                      devices::testing::makeCpuOrSimulatedAllocator);
   (void)memoryService.start();
   std::unique_ptr<TelemetryService> service;
   if (withSampler) {

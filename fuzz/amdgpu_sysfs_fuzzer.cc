@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "devices/amd/amdgpu_sysfs.h"
+#include "devices/text_parsing.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace deviceops::devices::amdgpu;
@@ -22,7 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)parseUnsigned(text);
   const auto ratio = parsePercentAsRatio(text);
   if (ratio && (*ratio < 0 || *ratio > 1)) __builtin_trap();
-  (void)parseMillidegreesCelsius(text);
+  (void)deviceops::devices::text::parseMillidegreesCelsius(text);
   (void)parseMicrowattsAsWatts(text);
   const auto uniqueId = parseUniqueId(text);
   if (uniqueId && uniqueId->size() != 16) __builtin_trap();

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "devices/cpu/procfs.h"
+#include "devices/text_parsing.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace deviceops::devices;
@@ -23,7 +24,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (info.ok() && info->threads < 1) __builtin_trap();
   (void)parseSysfsUnsigned(text);
   (void)parseKilohertzAsMegahertz(text);
-  (void)parseMillidegreesCelsius(text);
+  (void)deviceops::devices::text::parseMillidegreesCelsius(text);
   const std::string line = parseSysfsLine(text);
   (void)cpuThermalZoneRank(line);
   (void)isCpuHwmonChip(line);

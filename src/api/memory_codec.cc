@@ -78,7 +78,7 @@ json encodeAllocateResult(const memory::AllocateResult& result) {
   body["allocator"] = result.allocatorKind;
   if (result.record.simulated) body["note"] = "simulated device: accounting only, no memory held";
   if (result.verify) {
-    const memory::VerifyReport& report = *result.verify;
+    const devices::VerifyReport& report = *result.verify;
     body["verify"] = {{"passed", report.errors == 0},
                       {"bytesTested", report.bytesTested},
                       {"errors", report.errors},

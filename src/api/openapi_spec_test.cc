@@ -6,6 +6,7 @@
 
 #include "api/app.h"
 #include "common/testing/temp_dir.h"
+#include "devices/testing/allocators.h"
 #include "memory/ledger_store.h"
 
 namespace deviceops::api {
@@ -17,7 +18,7 @@ class ApiRoutesTest : public ::testing::Test {
   ApiRoutesTest()
       : inventory_({}, {}),
         memory_(inventory_, std::move(memory::openSqliteLedgerStore(dataDir_.root()).value()),
-                memory::MemoryOptions{}),
+                memory::MemoryOptions{}, devices::testing::makeCpuOrSimulatedAllocator),
         context_(config_, inventory_, memory_) {
     registerAllRoutesDisabled(router_, context_);
   }

@@ -14,6 +14,7 @@
 #include "api/auth.h"
 #include "common/time_format.h"
 #include "config/config.h"
+#include "daemon/allocators.h"
 #include "devices/amd/amd_backend.h"
 #include "devices/cpu/cpu_backend.h"
 #include "devices/nvidia/nvidia_backend.h"
@@ -201,7 +202,7 @@ int run(config::Config config, const sigset_t& signals) {
     return 1;
   }
   memory::MemoryService memoryService(inventory, std::move(ledgerStore.value()),
-                                      memoryOptions(config.memory));
+                                      memoryOptions(config.memory), daemon::allocatorFactory());
   if (auto reconciled = memoryService.start(); !reconciled.ok()) {
     spdlog::error("memory ledger: {}", reconciled.error().message);
     return 1;

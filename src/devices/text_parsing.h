@@ -1,8 +1,10 @@
-// Small helpers shared by the procfs and sysfs parsers: whitespace trimming, line splitting and
-// strict whole-string unsigned integers. Header-only so the fuzz harnesses need no extra sources.
+// Small helpers shared by the procfs and sysfs parsers: whitespace trimming, line splitting,
+// strict whole-string unsigned integers, and the one hwmon/thermal millidegree parser used by the
+// cpu and amd backends. Header-only so the fuzz harnesses need no extra sources.
 #pragma once
 
 #include <charconv>
+#include <cstdint>
 #include <optional>
 #include <string_view>
 
@@ -35,6 +37,19 @@ std::optional<Integer> toUnsigned(std::string_view text, int base = 10) {
     return std::nullopt;
   }
   return value;
+}
+
+// thermal_zone*/temp, hwmon temp*_input, temp*_crit and temp*_emergency (millidegrees Celsius,
+// may be negative, surrounding whitespace allowed) -> degrees Celsius. nullopt for malformed
+// text or values outside -273.15 .. 1000 °C, which sensors report when they are broken.
+inline std::optional<double> parseMillidegreesCelsius(std::string_view text) {
+  text = trim(text);
+  std::int64_t millidegrees = 0;
+  const char* end = text.data() + text.size();
+  const auto [pointer, error] = std::from_chars(text.data(), end, millidegrees);
+  if (text.empty() || error != std::errc{} || pointer != end) return std::nullopt;
+  if (millidegrees < -273150 || millidegrees > 1000000) return std::nullopt;
+  return static_cast<double>(millidegrees) / 1000.0;
 }
 
 }  // namespace deviceops::devices::text

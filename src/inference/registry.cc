@@ -427,15 +427,12 @@ Result<std::vector<ModelRegistry::Impl::Replica>> ModelRegistry::Impl::createRep
     charge.label = label;
     charge.owner = modelId;
     charge.accountOnly = true;
-    charge.reclaim = false;  // evictions below are ours
-    Result<memory::AllocateResult> charged = memory_.allocate(charge);
-    if (!charged.ok() && (charged.error().code == ErrorCode::kConflict ||
-                          charged.error().code == ErrorCode::kResourceExhausted)) {
-      const std::uint64_t available =
-          charged.error().details.value("availableBytes", std::uint64_t{0});
-      reclaim(target.deviceId, charge.bytes > available ? charge.bytes - available : 0);
-      charged = memory_.allocate(charge);
-    }
+    // If it does not fit, our own eviction (not the ledger's installed reclaimer) frees the
+    // shortfall once and the charge is retried once.
+    Result<memory::AllocateResult> charged =
+        memory_.allocate(charge, [this](const std::string& deviceId, std::uint64_t bytesNeeded) {
+          return reclaim(deviceId, bytesNeeded);
+        });
     if (!charged.ok()) {
       runner.value().reset();
       Error error = charged.error();

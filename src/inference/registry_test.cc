@@ -10,6 +10,7 @@
 #include "common/sha256.h"
 #include "devices/cpu/cpu_backend.h"
 #include "devices/simulated/simulated_backend.h"
+#include "devices/testing/allocators.h"
 #include "inference/registry_metrics.h"
 #include "inference/testing/ort_test_models.h"
 #include "memory/ledger_store.h"
@@ -98,8 +99,9 @@ class RegistryTest : public ::testing::Test {
     memory::MemoryOptions memoryOptions;
     memoryOptions.budgetFraction = 1.0;  // simulated budget = its 350 MiB
     memoryOptions.reserveBytes = 0;
-    memoryService = std::make_unique<memory::MemoryService>(*inventory, std::move(store.value()),
-                                                            memoryOptions);
+    memoryService =
+        std::make_unique<memory::MemoryService>(*inventory, std::move(store.value()), memoryOptions,
+                                                devices::testing::makeCpuOrSimulatedAllocator);
     ASSERT_TRUE(memoryService->start().ok());
   }
 

@@ -31,13 +31,21 @@ nlohmann::json numbers(std::uint64_t requested, std::uint64_t available, std::ui
 }  // namespace
 
 struct MemoryService::DeviceSlot {
+  // Set when the slot is made, never changed.
   std::string deviceId;
   bool simulated = false;
   bool isCpu = false;
   std::uint64_t totalBytes = 0;
-  std::mutex mutex;  // guards everything below
-  std::unique_ptr<DeviceAllocator> allocator;  // set once, on first use
-  std::unique_ptr<MemoryPool> pool;            // declared after: destroyed first
+
+  // Opening: openMutex serialises the factory call (a driver call); only allocate() and
+  // openDevice() wait on it. `opened` is set (release) after allocator and pool exist; from then
+  // on both pointers are immutable and read without a lock after opened.load(acquire).
+  std::mutex openMutex;
+  std::atomic<bool> opened{false};
+  std::unique_ptr<devices::DeviceAllocator> allocator;
+  std::unique_ptr<MemoryPool> pool;  // declared after the allocator: destroyed first
+
+  std::mutex mutex;  // guards everything below; never held across a driver call
   struct Held {
     AllocationRecord record;
     PooledBlock block;
@@ -47,24 +55,9 @@ struct MemoryService::DeviceSlot {
   std::uint64_t heldBytes = 0;
   std::uint64_t reservingBytes = 0;  // admitted, allocation in progress
   std::map<std::string, std::uint64_t> heldByKind;
-};
 
-AllocatorFactory defaultAllocatorFactory() {
-  return [](const devices::DeviceView& view) -> Result<std::unique_ptr<DeviceAllocator>> {
-    const devices::DeviceRecord& record = view.record;
-    if (record.simulated) return makeSimulatedAllocator(record.memory.totalBytes);
-    if (record.type == devices::DeviceType::kCpu) return makeCpuAllocator();
-    const auto has = [&](std::string_view backend) {
-      return std::find(view.backends.begin(), view.backends.end(), backend) != view.backends.end();
-    };
-    if (has("nvidia") && !record.uuid.empty()) return makeCudaAllocator(record.uuid);
-    if (has("vulkan") && !record.uuid.empty()) return makeVulkanAllocator(record.uuid);
-    return makeError(ErrorCode::kUnavailable,
-                     fmt::format("device {} has no memory allocator: it needs the nvidia or the "
-                                 "vulkan backend",
-                                 view.id));
-  };
-}
+  bool isOpen() const { return opened.load(std::memory_order_acquire); }
+};
 
 MemoryService::MemoryService(const devices::Inventory& inventory,
                              std::unique_ptr<LedgerStore> store, MemoryOptions options,
@@ -110,10 +103,13 @@ void MemoryService::stop() {
     for (const auto& [id, device] : owners_) ids.push_back(id);
   }
   for (const std::string& id : ids) (void)release(id, "shutdown");
-  std::lock_guard lock(mutex_);
-  for (auto& [id, slot] : slots_) {
-    std::lock_guard slotLock(slot->mutex);
-    if (slot->pool) slot->pool->trim();
+  std::vector<std::shared_ptr<DeviceSlot>> slots;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, slot] : slots_) slots.push_back(slot);
+  }
+  for (const auto& slot : slots) {
+    if (slot->isOpen()) slot->pool->trim();  // driver calls: no lock of ours held
   }
 }
 
@@ -152,49 +148,91 @@ Result<std::shared_ptr<MemoryService::DeviceSlot>> MemoryService::slotFor(
       slot = entry;
     }
   }
-  if (!open) return slot;
-  std::lock_guard slotLock(slot->mutex);
-  if (slot->allocator) return slot;
-  if (view == nullptr) {
-    return makeError(ErrorCode::kUnavailable, "device " + deviceKey + " is no longer present");
-  }
-  Result<std::unique_ptr<DeviceAllocator>> allocator = factory_(*view);
-  if (!allocator.ok()) return allocator.error();
-  slot->allocator = std::move(allocator.value());
-  const auto maxCached =
-      static_cast<std::uint64_t>(static_cast<double>(budgetFor(*slot)) * options_.maxCachedFraction);
-  slot->pool = std::make_unique<MemoryPool>(*slot->allocator, options_.strategy, maxCached);
-  spdlog::info("memory: opened {} allocator for {}", slot->allocator->kind(), slot->deviceId);
+  if (!open || slot->isOpen()) return slot;
+  if (Status opened = openSlot(*slot, view); !opened.ok()) return opened.error();
   return slot;
 }
 
-std::optional<Error> MemoryService::admit(DeviceSlot& slot, const AllocateRequest& request) {
-  std::lock_guard lock(slot.mutex);
+Status MemoryService::openSlot(DeviceSlot& slot, const devices::DeviceView* view) {
+  std::lock_guard openLock(slot.openMutex);
+  if (slot.isOpen()) return Status::success();  // another caller opened it meanwhile
+  if (view == nullptr) {
+    return makeError(ErrorCode::kUnavailable, "device " + slot.deviceId + " is no longer present");
+  }
+  Result<std::unique_ptr<devices::DeviceAllocator>> allocator = factory_(*view);  // driver call
+  if (!allocator.ok()) return allocator.error();
+  slot.allocator = std::move(allocator.value());
+  const auto maxCached =
+      static_cast<std::uint64_t>(static_cast<double>(budgetFor(slot)) * options_.maxCachedFraction);
+  slot.pool = std::make_unique<MemoryPool>(*slot.allocator, options_.strategy, maxCached);
+  slot.opened.store(true, std::memory_order_release);
+  spdlog::info("memory: opened {} allocator for {}", slot.allocator->kind(), slot.deviceId);
+  return Status::success();
+}
+
+std::optional<MemoryService::Refusal> MemoryService::admit(DeviceSlot& slot,
+                                                           const AllocateRequest& request) {
   const std::uint64_t budget = budgetFor(slot);
-  const std::uint64_t committed = slot.heldBytes + slot.reservingBytes;
-  const std::uint64_t available = budget > committed ? budget - committed : 0;
-  if (request.bytes > available) {
-    return makeError(ErrorCode::kConflict,
-                     fmt::format("{} bytes requested on {}, but only {} of its budget of {} "
-                                 "bytes are available ({} held by this service)",
-                                 request.bytes, slot.deviceId, available, budget, slot.heldBytes),
-                     numbers(request.bytes, available, budget, slot.heldBytes));
-  }
-  if (!request.accountOnly) {
-    const std::optional<std::uint64_t> driverFree = slot.allocator->driverFreeBytes();
-    const std::uint64_t cached = slot.pool->stats().cachedBytes;
-    if (driverFree && request.bytes > *driverFree + cached) {
-      nlohmann::json details = numbers(request.bytes, *driverFree + cached, budget, slot.heldBytes);
-      details["driverFreeBytes"] = *driverFree;
-      return makeError(ErrorCode::kResourceExhausted,
-                       fmt::format("{} bytes requested on {}, but the driver reports only {} "
-                                   "bytes free",
-                                   request.bytes, slot.deviceId, *driverFree),
-                       details);
+  {
+    std::lock_guard lock(slot.mutex);
+    const std::uint64_t committed = slot.heldBytes + slot.reservingBytes;
+    const std::uint64_t available = budget > committed ? budget - committed : 0;
+    if (request.bytes > available) {
+      Error error = makeError(
+          ErrorCode::kConflict,
+          fmt::format("{} bytes requested on {}, but only {} of its budget of {} bytes are "
+                      "available ({} held by this service)",
+                      request.bytes, slot.deviceId, available, budget, slot.heldBytes),
+          numbers(request.bytes, available, budget, slot.heldBytes));
+      return Refusal{std::move(error), request.bytes - available};
     }
+    slot.reservingBytes += request.bytes;  // concurrent admissions see it from now on
   }
-  slot.reservingBytes += request.bytes;
-  return std::nullopt;
+  if (request.accountOnly) return std::nullopt;  // those bytes are already out of driver free
+  // Asked outside the lock: a hung driver must not block the device's other requests.
+  const std::optional<std::uint64_t> driverFree = slot.allocator->driverFreeBytes();
+  const std::uint64_t cached = slot.pool->stats().cachedBytes;
+  if (!driverFree || request.bytes <= *driverFree + cached) return std::nullopt;
+  std::lock_guard lock(slot.mutex);
+  slot.reservingBytes -= request.bytes;
+  const std::uint64_t available = *driverFree + cached;
+  nlohmann::json details = numbers(request.bytes, available, budget, slot.heldBytes);
+  details["driverFreeBytes"] = *driverFree;
+  Error error = makeError(ErrorCode::kResourceExhausted,
+                          fmt::format("{} bytes requested on {}, but the driver reports only {} "
+                                      "bytes free",
+                                      request.bytes, slot.deviceId, *driverFree),
+                          std::move(details));
+  return Refusal{std::move(error), request.bytes - available};
+}
+
+std::optional<MemoryService::Refusal> MemoryService::admitOrReclaim(DeviceSlot& slot,
+                                                                    const AllocateRequest& request,
+                                                                    const Reclaimer& reclaim) {
+  std::optional<Refusal> refused = admit(slot, request);
+  if (!refused || !reclaim) return refused;
+  const std::uint64_t freed = reclaim(slot.deviceId, refused->shortfallBytes);
+  if (freed > 0) {
+    spdlog::info("memory: reclaimed {} bytes on {} for a request of {} bytes", freed, slot.deviceId,
+                 request.bytes);
+  }
+  return admit(slot, request);
+}
+
+void MemoryService::publishRefusal(const DeviceSlot& slot, const AllocateRequest& request,
+                                   const Refusal& refusal) {
+  EventSink* events = events_.load();
+  if (events == nullptr) return;
+  Event event;
+  event.type = "memory.refused";
+  event.deviceId = slot.deviceId;
+  event.severity = "warning";
+  event.message = refusal.error.message;
+  event.details = refusal.error.details;
+  event.details["kind"] = std::string(allocationKindName(request.kind));
+  event.details["owner"] = request.owner;
+  event.details["label"] = request.label;
+  events->publish(std::move(event));
 }
 
 void MemoryService::setReclaimer(Reclaimer reclaimer) {
@@ -205,6 +243,16 @@ void MemoryService::setReclaimer(Reclaimer reclaimer) {
 void MemoryService::setEventSink(EventSink* events) { events_.store(events); }
 
 Result<AllocateResult> MemoryService::allocate(const AllocateRequest& request) {
+  Reclaimer installed;
+  if (request.reclaim) {
+    std::lock_guard lock(hooksMutex_);
+    installed = reclaimer_;
+  }
+  return allocate(request, installed);
+}
+
+Result<AllocateResult> MemoryService::allocate(const AllocateRequest& request,
+                                               const Reclaimer& reclaim) {
   if (request.bytes == 0 || request.bytes > kMaxByteSize) {
     return makeError(ErrorCode::kInvalidArgument,
                      "sizeBytes must be between 1 and 2^53 bytes",
@@ -234,38 +282,9 @@ Result<AllocateResult> MemoryService::allocate(const AllocateRequest& request) {
     return makeError(ErrorCode::kInvalidArgument,
                      "verify is not possible on a simulated device (no memory behind it)");
   }
-  std::optional<Error> refused = admit(slot, request);
-  if (refused && request.reclaim) {
-    Reclaimer reclaimer;
-    {
-      std::lock_guard lock(hooksMutex_);
-      reclaimer = reclaimer_;
-    }
-    if (reclaimer) {
-      const std::uint64_t available = refused->details.value("availableBytes", std::uint64_t{0});
-      const std::uint64_t needed = request.bytes > available ? request.bytes - available : 0;
-      const std::uint64_t freed = reclaimer(slot.deviceId, needed);
-      if (freed > 0) {
-        spdlog::info("memory: reclaimed {} bytes on {} for a request of {} bytes", freed,
-                     slot.deviceId, request.bytes);
-      }
-      refused = admit(slot, request);
-    }
-  }
-  if (refused) {
-    if (EventSink* events = events_.load()) {
-      Event event;
-      event.type = "memory.refused";
-      event.deviceId = slot.deviceId;
-      event.severity = "warning";
-      event.message = refused->message;
-      event.details = refused->details;
-      event.details["kind"] = std::string(allocationKindName(request.kind));
-      event.details["owner"] = request.owner;
-      event.details["label"] = request.label;
-      events->publish(std::move(event));
-    }
-    return *refused;
+  if (std::optional<Refusal> refused = admitOrReclaim(slot, request, reclaim)) {
+    publishRefusal(slot, request, *refused);
+    return std::move(refused->error);
   }
   const auto unreserve = [&slot, &request] {
     std::lock_guard lock(slot.mutex);
@@ -286,7 +305,7 @@ Result<AllocateResult> MemoryService::allocate(const AllocateRequest& request) {
   result.fromPool = block->fromCache;
   result.allocatorKind = request.accountOnly ? "account-only" : std::string(slot.allocator->kind());
   if (request.verify) {
-    Result<VerifyReport> report = slot.allocator->verify(block->block);
+    Result<devices::VerifyReport> report = slot.allocator->verify(block->block);
     if (!report.ok()) {
       slot.pool->giveBack(*block);
       unreserve();
@@ -391,27 +410,28 @@ Result<DeviceMemoryStatus> MemoryService::status(const std::string& deviceId) {
     status.driverUsedBytes = view->record.memory.usedBytes;
     status.driverFreeBytes = view->record.memory.freeBytes;
   }
-  std::lock_guard lock(slot.mutex);
   status.deviceId = slot.deviceId;
   status.simulated = slot.simulated;
   status.totalBytes = slot.totalBytes;
   status.budgetBytes = budgetFor(slot);
-  status.heldBytes = slot.heldBytes;
   status.heldBytesByKind = {{"raw", 0}, {"model", 0}, {"training", 0}};
-  for (const auto& [kind, bytes] : slot.heldByKind) status.heldBytesByKind[kind] = bytes;
-  status.allocationCount = slot.held.size();
   status.strategy = options_.strategy;
-  const std::uint64_t committed = slot.heldBytes + slot.reservingBytes;
-  status.availableBytes = status.budgetBytes > committed ? status.budgetBytes - committed : 0;
-  if (slot.allocator) {
-    status.allocatorKind = std::string(slot.allocator->kind());
-    status.backendLiveBytes = slot.allocator->liveBytes();
-    status.pool = slot.pool->stats();
-    if (auto driverFree = slot.allocator->driverFreeBytes()) {
-      status.driverFreeBytes = driverFree;
-      status.availableBytes =
-          std::min(status.availableBytes, *driverFree + status.pool.cachedBytes);
-    }
+  {
+    std::lock_guard lock(slot.mutex);
+    status.heldBytes = slot.heldBytes;
+    for (const auto& [kind, bytes] : slot.heldByKind) status.heldBytesByKind[kind] = bytes;
+    status.allocationCount = slot.held.size();
+    const std::uint64_t committed = slot.heldBytes + slot.reservingBytes;
+    status.availableBytes = status.budgetBytes > committed ? status.budgetBytes - committed : 0;
+  }
+  if (!slot.isOpen()) return status;  // opening (perhaps hung) or never used: the ledger alone
+  // Outside the slot's mutex: the allocator and the pool answer for themselves.
+  status.allocatorKind = std::string(slot.allocator->kind());
+  status.backendLiveBytes = slot.allocator->liveBytes();
+  status.pool = slot.pool->stats();
+  if (auto driverFree = slot.allocator->driverFreeBytes()) {
+    status.driverFreeBytes = driverFree;
+    status.availableBytes = std::min(status.availableBytes, *driverFree + status.pool.cachedBytes);
   }
   return status;
 }
@@ -428,14 +448,9 @@ Result<OptimizeResult> MemoryService::optimize(const std::string& deviceId) {
   DeviceSlot& slot = **found;
   OptimizeResult result;
   result.deviceId = slot.deviceId;
-  MemoryPool* pool = nullptr;
-  {
-    std::lock_guard lock(slot.mutex);
-    pool = slot.pool.get();
-  }
-  if (pool != nullptr) {
-    result.releasedBytes = pool->trim();
-    result.pool = pool->stats();
+  if (slot.isOpen()) {  // never waits on an open in progress: nothing is cached before it
+    result.releasedBytes = slot.pool->trim();
+    result.pool = slot.pool->stats();
   }
   return result;
 }

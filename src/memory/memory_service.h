@@ -9,9 +9,19 @@
 // After a crash, start() marks records left "held" as released with reason "restart": the OS
 // and drivers reclaimed the memory with the process, so no phantom allocation remains.
 //
-// Thread-safety: every public method is safe to call concurrently. Per device, one mutex guards
-// the held set and admission; driver calls and store writes happen outside it, with the bytes
-// reserved so concurrent admissions see them.
+// Thread-safety: every public method is safe to call concurrently. No MemoryService mutex is
+// held across a driver call, so a hung driver stalls only the calls that need that driver:
+//   - Per device, one mutex guards the held set and admission. Admission reserves the bytes
+//     under it, asks the driver for its free memory outside it, then keeps or rolls back the
+//     reservation under it; blocks are taken from the pool and given back outside it.
+//   - A device's allocator is opened (cuInit, vkCreateDevice: a driver call) on first use under
+//     a separate per-device open mutex that only allocate() and openDevice() wait on; status()
+//     and optimize() never do: before the open completes they report the ledger alone
+//     (allocatorKind empty).
+//   - status() reads driver free memory with the allocator's own driverFreeBytes(), live
+//     (the model registry measures model loads with it), outside every MemoryService lock: it
+//     never waits for another request's driver call through this service, only for its own
+//     reading. Before the allocator is open it reports the inventory snapshot's value.
 #pragma once
 
 #include <atomic>
@@ -25,9 +35,9 @@
 #include <thread>
 
 #include "common/events.h"
+#include "devices/allocator.h"
 #include "devices/inventory.h"
 #include "memory/allocation.h"
-#include "memory/allocator.h"
 #include "memory/ledger_store.h"
 #include "memory/pool.h"
 
@@ -70,7 +80,7 @@ struct AllocateResult {
   AllocationRecord record;
   std::uint64_t blockBytes = 0;  // held from the driver for it (size class)
   bool fromPool = false;
-  std::optional<VerifyReport> verify;
+  std::optional<devices::VerifyReport> verify;
   std::string allocatorKind;
 };
 
@@ -97,17 +107,16 @@ struct OptimizeResult {
   PoolStats pool;
 };
 
-using AllocatorFactory =
-    std::function<Result<std::unique_ptr<DeviceAllocator>>(const devices::DeviceView& device)>;
-
-// cpu -> makeCpuAllocator, nvidia -> makeCudaAllocator, vulkan/amd (with a Vulkan UUID) ->
-// makeVulkanAllocator, simulated -> makeSimulatedAllocator(total).
-AllocatorFactory defaultAllocatorFactory();
+// Opens the allocator of a device, on its first allocation (or openDevice). Called without any
+// MemoryService lock held, at most once at a time per device; returns kUnavailable (with the
+// reason) when the device has no allocator. The daemon's factory: src/daemon/allocators.h.
+using AllocatorFactory = std::function<Result<std::unique_ptr<devices::DeviceAllocator>>(
+    const devices::DeviceView& device)>;
 
 class MemoryService {
  public:
   MemoryService(const devices::Inventory& inventory, std::unique_ptr<LedgerStore> store,
-                MemoryOptions options, AllocatorFactory factory = defaultAllocatorFactory());
+                MemoryOptions options, AllocatorFactory factory);
   ~MemoryService();
   MemoryService(const MemoryService&) = delete;
   MemoryService& operator=(const MemoryService&) = delete;
@@ -118,8 +127,14 @@ class MemoryService {
   void stop();
 
   // Refused over budget: kConflict; over the driver's free memory: kResourceExhausted (both with
-  // the numbers, and a "memory.refused" event). Before refusing, the reclaimer gets one chance.
+  // the numbers, and a "memory.refused" event). Before refusing, the installed reclaimer (when
+  // request.reclaim) gets one chance.
   Result<AllocateResult> allocate(const AllocateRequest& request);
+  // The same, but an admission refusal calls `reclaim` (instead of the installed reclaimer,
+  // whatever request.reclaim says) once with the shortfall in bytes, and admission is retried
+  // once. The model registry charges models with its own eviction this way. `reclaim` is called
+  // without any MemoryService lock held; an empty one means: no reclaim.
+  Result<AllocateResult> allocate(const AllocateRequest& request, const Reclaimer& reclaim);
   // Installs (or, with an empty function, removes) the reclaimer. The reclaimer must outlive its
   // installation; remove it before destroying what it calls.
   void setReclaimer(Reclaimer reclaimer);
@@ -140,10 +155,24 @@ class MemoryService {
 
  private:
   struct DeviceSlot;
+  // Why admission refused: the error for the client (its details carry the numbers) and, typed,
+  // the bytes missing for the request to fit (what a reclaimer is asked to free).
+  struct Refusal {
+    Error error;
+    std::uint64_t shortfallBytes = 0;
+  };
   Result<std::shared_ptr<DeviceSlot>> slotFor(const std::string& deviceKey, bool open);
+  // Opens the slot's allocator and pool once (under slot.openMutex, no other lock held).
+  Status openSlot(DeviceSlot& slot, const devices::DeviceView* view);
   std::uint64_t budgetFor(const DeviceSlot& slot) const;
-  // Admission under the slot's mutex: reserves request.bytes or returns why not.
-  std::optional<Error> admit(DeviceSlot& slot, const AllocateRequest& request);
+  // Admission: reserves request.bytes under the slot's mutex, checks the driver's free memory
+  // outside it, and rolls the reservation back on a refusal. Precondition: the slot is open.
+  std::optional<Refusal> admit(DeviceSlot& slot, const AllocateRequest& request);
+  // admit(), and on a refusal `reclaim` (when set) once with the shortfall, then admit() again.
+  std::optional<Refusal> admitOrReclaim(DeviceSlot& slot, const AllocateRequest& request,
+                                        const Reclaimer& reclaim);
+  void publishRefusal(const DeviceSlot& slot, const AllocateRequest& request,
+                      const Refusal& refusal);
 
   const devices::Inventory& inventory_;
   std::unique_ptr<LedgerStore> store_;

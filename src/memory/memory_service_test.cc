@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
 #include <random>
 
 #include "devices/simulated/simulated_backend.h"
@@ -12,7 +13,10 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::CountingAllocatorDouble;
+using testing::DriverGateDouble;
+using testing::GatedAllocatorDouble;
 using testing::InMemoryLedgerStoreDouble;
+using Steady = std::chrono::steady_clock;
 
 // Keeps every published event (a real, if trivial, EventSink).
 class RecordingEventSink final : public EventSink {
@@ -49,10 +53,10 @@ class MemoryServiceTest : public ::testing::Test {
     options.budgetFraction = 0.75;  // budget = 16 * 0.75 - 1 = 11 GiB
     service = std::make_unique<MemoryService>(
         *inventory, std::move(storeDouble), options,
-        [this](const devices::DeviceView&) -> Result<std::unique_ptr<DeviceAllocator>> {
+        [this](const devices::DeviceView&) -> Result<std::unique_ptr<devices::DeviceAllocator>> {
           auto allocator = std::make_unique<CountingAllocatorDouble>(14 * kGiB);
           allocators.push_back(allocator.get());
-          return std::unique_ptr<DeviceAllocator>(std::move(allocator));
+          return std::unique_ptr<devices::DeviceAllocator>(std::move(allocator));
         });
     ASSERT_TRUE(service->start().ok());
   }
@@ -62,6 +66,17 @@ class MemoryServiceTest : public ::testing::Test {
     r.deviceId = std::move(device);
     r.bytes = bytes;
     return r;
+  }
+
+  // A second service over the same inventory (same budgets as `service`) with its own factory.
+  std::unique_ptr<MemoryService> serviceWith(AllocatorFactory factory) {
+    MemoryOptions options;
+    options.reserveBytes = 1 * kGiB;
+    options.budgetFraction = 0.75;
+    auto made = std::make_unique<MemoryService>(
+        *inventory, std::make_unique<InMemoryLedgerStoreDouble>(), options, std::move(factory));
+    EXPECT_TRUE(made->start().ok());
+    return made;
   }
 
   std::unique_ptr<devices::Inventory> inventory;
@@ -287,6 +302,89 @@ TEST_F(MemoryServiceTest, RefusalsArePublishedAsEvents) {
   EXPECT_EQ(published[0].details["availableBytes"], 10 * kGiB);
   EXPECT_EQ(published[0].details["label"], "too big");
   service->setEventSink(nullptr);
+}
+
+// A driver call that hangs on sim-0 during an allocation (its admission's free-memory query, or
+// the allocation itself) holds no lock that other requests wait on: sim-1 allocates, and sim-0
+// answers status and takes account-only charges, all while that call still hangs.
+TEST_F(MemoryServiceTest, AHungDriverCallDelaysNeitherOtherDevicesNorStatus) {
+  for (const auto gated :
+       {GatedAllocatorDouble::Call::kDriverFreeBytes, GatedAllocatorDouble::Call::kAllocate}) {
+    SCOPED_TRACE(gated == GatedAllocatorDouble::Call::kAllocate ? "allocate" : "driverFreeBytes");
+    DriverGateDouble gate;  // outlives `hung`, whose factory refers to it
+    auto hung = serviceWith([&gate, gated](const devices::DeviceView& view)
+                                -> Result<std::unique_ptr<devices::DeviceAllocator>> {
+      if (view.id == "sim-0") {
+        return std::unique_ptr<devices::DeviceAllocator>(
+            std::make_unique<GatedAllocatorDouble>(14 * kGiB, gate, gated));
+      }
+      return std::unique_ptr<devices::DeviceAllocator>(
+          std::make_unique<CountingAllocatorDouble>(14 * kGiB));
+    });
+    ASSERT_TRUE(hung->openDevice("sim-0").ok());
+    gate.close();
+    auto blocked =
+        std::async(std::launch::async, [&] { return hung->allocate(request(2 * kGiB)); });
+    ASSERT_TRUE(gate.waitForWaiter(2s));
+
+    const auto start = Steady::now();
+    auto other = hung->allocate(request(kGiB, "sim-1"));
+    auto status = hung->status("sim-0");
+    AllocateRequest charge = request(kGiB);
+    charge.accountOnly = true;
+    auto charged = hung->allocate(charge);
+    const auto elapsed = Steady::now() - start;
+    EXPECT_EQ(blocked.wait_for(0s), std::future_status::timeout);  // still hung meanwhile
+    EXPECT_LT(elapsed, 1s);
+    ASSERT_TRUE(other.ok()) << other.error().message;
+    ASSERT_TRUE(charged.ok()) << charged.error().message;
+    ASSERT_TRUE(status.ok()) << status.error().message;
+    EXPECT_EQ(status->allocatorKind, "gated-double");
+    EXPECT_EQ(status->heldBytes, 0u);
+    EXPECT_EQ(status->availableBytes, 9 * kGiB);  // budget 11 GiB, 2 GiB reserved by the hung one
+
+    gate.open();
+    auto finished = blocked.get();
+    ASSERT_TRUE(finished.ok()) << finished.error().message;
+    EXPECT_EQ(hung->status("sim-0")->heldBytes, 3 * kGiB);
+    hung->stop();
+  }
+}
+
+// Opening an allocator (cuInit, vkCreateDevice) that hangs on sim-0 delays only the requests
+// that need that allocator: status and optimize of sim-0 answer from the ledger, sim-1 allocates.
+TEST_F(MemoryServiceTest, AHungAllocatorOpenDelaysNeitherStatusNorOtherDevices) {
+  DriverGateDouble gate;  // outlives `hung`, whose factory refers to it
+  gate.close();
+  auto hung = serviceWith([&gate](const devices::DeviceView& view)
+                              -> Result<std::unique_ptr<devices::DeviceAllocator>> {
+    if (view.id == "sim-0") gate.pass();
+    return std::unique_ptr<devices::DeviceAllocator>(
+        std::make_unique<CountingAllocatorDouble>(14 * kGiB));
+  });
+  auto blocked = std::async(std::launch::async, [&] { return hung->allocate(request(kGiB)); });
+  ASSERT_TRUE(gate.waitForWaiter(2s));
+
+  const auto start = Steady::now();
+  auto status = hung->status("sim-0");
+  auto optimized = hung->optimize("sim-0");
+  auto other = hung->allocate(request(kGiB, "sim-1"));
+  const auto elapsed = Steady::now() - start;
+  EXPECT_EQ(blocked.wait_for(0s), std::future_status::timeout);  // still opening meanwhile
+  EXPECT_LT(elapsed, 1s);
+  ASSERT_TRUE(status.ok()) << status.error().message;
+  EXPECT_EQ(status->allocatorKind, "");  // not open yet: the ledger alone
+  EXPECT_EQ(status->budgetBytes, 11 * kGiB);
+  EXPECT_EQ(status->heldBytes, 0u);
+  ASSERT_TRUE(optimized.ok());
+  EXPECT_EQ(optimized->releasedBytes, 0u);
+  ASSERT_TRUE(other.ok()) << other.error().message;
+
+  gate.open();
+  auto finished = blocked.get();
+  ASSERT_TRUE(finished.ok()) << finished.error().message;
+  EXPECT_EQ(hung->status("sim-0")->allocatorKind, "counting-double");
+  hung->stop();
 }
 
 }  // namespace

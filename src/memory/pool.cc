@@ -22,7 +22,7 @@ std::uint64_t MemoryPool::sizeClass(std::uint64_t bytes) {
   return bytes < kLargeGranule ? roundUp(bytes, kPage) : roundUp(bytes, kLargeGranule);
 }
 
-MemoryPool::MemoryPool(DeviceAllocator& allocator, PoolStrategy strategy,
+MemoryPool::MemoryPool(devices::DeviceAllocator& allocator, PoolStrategy strategy,
                        std::uint64_t maxCachedBytes)
     : allocator_(allocator), strategy_(strategy), maxCachedBytes_(maxCachedBytes) {}
 
@@ -33,7 +33,8 @@ MemoryPool::~MemoryPool() {
   trim();
 }
 
-Result<PooledBlock> MemoryPool::acquire(std::uint64_t bytes, const AllocationOptions& options) {
+Result<PooledBlock> MemoryPool::acquire(std::uint64_t bytes,
+                                        const devices::AllocationOptions& options) {
   if (bytes == 0) return makeError(ErrorCode::kInvalidArgument, "size must be at least 1 byte");
   const bool cacheable = strategy_ == PoolStrategy::kPool && !options.pinned;
   const std::uint64_t size = cacheable ? sizeClass(bytes) : bytes;
@@ -51,7 +52,7 @@ Result<PooledBlock> MemoryPool::acquire(std::uint64_t bytes, const AllocationOpt
       return pooled;
     }
   }
-  Result<Block> block = allocator_.allocate(size, options);
+  Result<devices::Block> block = allocator_.allocate(size, options);
   if (!block.ok() && block.error().code == ErrorCode::kResourceExhausted && trim() > 0) {
     block = allocator_.allocate(size, options);
   }
@@ -65,7 +66,7 @@ Result<PooledBlock> MemoryPool::acquire(std::uint64_t bytes, const AllocationOpt
 }
 
 void MemoryPool::giveBack(const PooledBlock& pooled) {
-  const Block& block = pooled.block;
+  const devices::Block& block = pooled.block;
   {
     std::lock_guard lock(mutex_);
     stats_.inUseBytes -= block.bytes;
@@ -84,7 +85,7 @@ void MemoryPool::giveBack(const PooledBlock& pooled) {
   allocator_.release(block);
 }
 
-std::uint64_t MemoryPool::trimLocked(std::vector<Block>& toRelease) {
+std::uint64_t MemoryPool::trimLocked(std::vector<devices::Block>& toRelease) {
   std::uint64_t released = 0;
   for (auto& [size, block] : cache_) {
     released += size;
@@ -99,13 +100,13 @@ std::uint64_t MemoryPool::trimLocked(std::vector<Block>& toRelease) {
 }
 
 std::uint64_t MemoryPool::trim() {
-  std::vector<Block> toRelease;
+  std::vector<devices::Block> toRelease;
   std::uint64_t released = 0;
   {
     std::lock_guard lock(mutex_);
     released = trimLocked(toRelease);
   }
-  for (const Block& block : toRelease) allocator_.release(block);
+  for (const devices::Block& block : toRelease) allocator_.release(block);
   return released;
 }
 

@@ -1,4 +1,4 @@
-// MemoryPool: a per-device caching allocator over a DeviceAllocator, so that repeated
+// MemoryPool: a per-device caching allocator over a devices::DeviceAllocator, so that repeated
 // allocate/free of similar sizes does not call the driver each time.
 //
 // Strategy kPool: requests are rounded up to a size class (4 KiB multiples below 2 MiB, 2 MiB
@@ -16,7 +16,7 @@
 #include <map>
 #include <mutex>
 
-#include "memory/allocator.h"
+#include "devices/allocator.h"
 
 namespace deviceops::memory {
 
@@ -38,19 +38,20 @@ struct PoolStats {
 };
 
 struct PooledBlock {
-  Block block;                   // block.bytes is the class size actually held
+  devices::Block block;  // block.bytes is the class size actually held
   std::uint64_t requestedBytes = 0;
   bool fromCache = false;
 };
 
 class MemoryPool {
  public:
-  MemoryPool(DeviceAllocator& allocator, PoolStrategy strategy, std::uint64_t maxCachedBytes);
+  MemoryPool(devices::DeviceAllocator& allocator, PoolStrategy strategy,
+             std::uint64_t maxCachedBytes);
   ~MemoryPool();  // returns cached blocks to the driver; precondition: none in use
   MemoryPool(const MemoryPool&) = delete;
   MemoryPool& operator=(const MemoryPool&) = delete;
 
-  Result<PooledBlock> acquire(std::uint64_t bytes, const AllocationOptions& options);
+  Result<PooledBlock> acquire(std::uint64_t bytes, const devices::AllocationOptions& options);
   // Precondition: `block` came from acquire() on this pool and was not given back before.
   void giveBack(const PooledBlock& block);
   // Returns every cached block to the driver; returns the bytes released.
@@ -61,13 +62,13 @@ class MemoryPool {
   static std::uint64_t sizeClass(std::uint64_t bytes);
 
  private:
-  std::uint64_t trimLocked(std::vector<Block>& toRelease);
+  std::uint64_t trimLocked(std::vector<devices::Block>& toRelease);
 
-  DeviceAllocator& allocator_;
+  devices::DeviceAllocator& allocator_;
   const PoolStrategy strategy_;
   const std::uint64_t maxCachedBytes_;
   mutable std::mutex mutex_;  // guards everything below
-  std::multimap<std::uint64_t, Block> cache_;  // size -> cached block
+  std::multimap<std::uint64_t, devices::Block> cache_;  // size -> cached block
   PoolStats stats_;
 };
 

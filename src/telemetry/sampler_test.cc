@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "devices/simulated/simulated_backend.h"
+#include "devices/testing/allocators.h"
 #include "memory/ledger_store.h"
 #include "telemetry/availability.h"
 #include "telemetry/testing/store_fixture.h"
@@ -31,8 +32,9 @@ class SamplerTest : public ::testing::Test {
     inventory_->start();
     auto ledger = memory::openSqliteLedgerStore(directory_.root());
     ASSERT_TRUE(ledger.ok());
-    memory_ = std::make_unique<memory::MemoryService>(*inventory_, std::move(ledger.value()),
-                                                      memory::MemoryOptions{});
+    memory_ = std::make_unique<memory::MemoryService>(
+        *inventory_, std::move(ledger.value()), memory::MemoryOptions{},
+        devices::testing::makeCpuOrSimulatedAllocator);
     ASSERT_TRUE(memory_->start().ok());
     auto store = openSqliteTelemetryStore(directory_.root() / "telemetry.db");
     ASSERT_TRUE(store.ok());

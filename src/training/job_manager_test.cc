@@ -11,6 +11,7 @@
 
 #include "common/testing/temp_dir.h"
 #include "devices/cpu/cpu_backend.h"
+#include "devices/testing/allocators.h"
 #include "memory/ledger_store.h"
 #include "training/model_export.h"
 
@@ -31,8 +32,9 @@ class JobManagerTest : public ::testing::Test {
     inventory_->start();
     auto store = memory::openSqliteLedgerStore(dir_.root());
     ASSERT_TRUE(store.ok()) << store.error().message;
-    memory_ = std::make_unique<memory::MemoryService>(*inventory_, std::move(store.value()),
-                                                      memory::MemoryOptions{});
+    memory_ = std::make_unique<memory::MemoryService>(
+        *inventory_, std::move(store.value()), memory::MemoryOptions{},
+        devices::testing::makeCpuOrSimulatedAllocator);
     ASSERT_TRUE(memory_->start().ok());
     auto catalog = DatasetCatalog::open(dir_.root());
     ASSERT_TRUE(catalog.ok()) << catalog.error().message;

@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "devices/amd/amdgpu_sysfs.h"
+#include "devices/text_parsing.h"
 
 namespace deviceops::devices {
 namespace {
@@ -190,9 +191,9 @@ std::optional<Card> AmdBackend::openCard(const fs::path& cardFolder) const {
     const bool junction = card.liveFiles.contains(card.hwmon / "temp2_input");
     const std::string sensor = junction ? "temp2" : "temp1";
     record.readings.slowdownTemperatureCelsius =
-        readStatic(card.hwmon / (sensor + "_crit"), amdgpu::parseMillidegreesCelsius);
+        readStatic(card.hwmon / (sensor + "_crit"), text::parseMillidegreesCelsius);
     record.readings.shutdownTemperatureCelsius =
-        readStatic(card.hwmon / (sensor + "_emergency"), amdgpu::parseMillidegreesCelsius);
+        readStatic(card.hwmon / (sensor + "_emergency"), text::parseMillidegreesCelsius);
     properties["temperatureSensor"] = junction ? "junction" : "edge";
   }
   return card;
@@ -244,9 +245,9 @@ DeviceRecord AmdBackend::pollCard(const Card& card) const {
   readings.pcieLinkGeneration = device("current_link_speed", amdgpu::parseLinkSpeedGeneration);
   readings.pcieLinkWidth = device("current_link_width", amdgpu::parseLinkWidth);
 
-  const auto edge = hwmon("temp1_input", amdgpu::parseMillidegreesCelsius);
-  const auto junction = hwmon("temp2_input", amdgpu::parseMillidegreesCelsius);
-  const auto memoryTemperature = hwmon("temp3_input", amdgpu::parseMillidegreesCelsius);
+  const auto edge = hwmon("temp1_input", text::parseMillidegreesCelsius);
+  const auto junction = hwmon("temp2_input", text::parseMillidegreesCelsius);
+  const auto memoryTemperature = hwmon("temp3_input", text::parseMillidegreesCelsius);
   readings.temperatureCelsius =
       card.liveFiles.contains(card.hwmon / "temp2_input") ? junction : edge;
   nlohmann::json& properties = record.properties;

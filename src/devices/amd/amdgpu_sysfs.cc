@@ -104,16 +104,6 @@ std::optional<double> parsePercentAsRatio(std::string_view text) {
   return static_cast<double>(*percent) / 100.0;
 }
 
-std::optional<double> parseMillidegreesCelsius(std::string_view text) {
-  text = trim(text);
-  std::int64_t millidegrees = 0;
-  const char* end = text.data() + text.size();
-  const auto [pointer, error] = std::from_chars(text.data(), end, millidegrees);
-  if (text.empty() || error != std::errc{} || pointer != end) return std::nullopt;
-  if (millidegrees < -273150 || millidegrees > 1000000) return std::nullopt;
-  return static_cast<double>(millidegrees) / 1000.0;
-}
-
 std::optional<double> parseMicrowattsAsWatts(std::string_view text) {
   const auto microwatts = parseUnsigned(text);
   if (!microwatts) return std::nullopt;

@@ -39,9 +39,8 @@ std::optional<std::uint64_t> parseUnsigned(std::string_view text);
 // gpu_busy_percent / mem_busy_percent: "37" -> 0.37. nullopt above 100 or when malformed.
 std::optional<double> parsePercentAsRatio(std::string_view text);
 
-// hwmon temp*_input, temp*_crit, temp*_emergency (millidegrees Celsius) -> degrees Celsius.
-// nullopt when malformed or outside -273.15 .. 1000 °C.
-std::optional<double> parseMillidegreesCelsius(std::string_view text);
+// hwmon temp*_input, temp*_crit, temp*_emergency: text::parseMillidegreesCelsius
+// (devices/text_parsing.h), shared with the cpu backend.
 
 // hwmon power1_average, power1_input, power1_cap (microwatts) -> watts.
 std::optional<double> parseMicrowattsAsWatts(std::string_view text);

@@ -140,22 +140,6 @@ TEST(AmdgpuSysfsTest, IntegersPercentagesAndPower) {
   }
 }
 
-TEST(AmdgpuSysfsTest, Millidegrees) {
-  const struct {
-    std::string text;
-    std::optional<double> celsius;
-  } cases[] = {
-      {"52000\n", 52.0},         {"61500", 61.5},
-      {"-273150\n", -273.15},    {"-273151", std::nullopt},
-      {"1000001", std::nullopt}, {"", std::nullopt},
-      {"hot", std::nullopt},     {"99999999999999999999", std::nullopt},
-  };
-  for (const auto& testCase : cases) {
-    SCOPED_TRACE("\"" + testCase.text + "\"");
-    EXPECT_EQ(parseMillidegreesCelsius(testCase.text), testCase.celsius);
-  }
-}
-
 TEST(AmdgpuSysfsTest, UniqueId) {
   EXPECT_EQ(parseUniqueId("A1B2C3D4E5F60718\n"), "a1b2c3d4e5f60718");
   EXPECT_EQ(parseUniqueId("0123456789abcdef"), "0123456789abcdef");

@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "devices/cpu/procfs.h"
+#include "devices/text_parsing.h"
 
 namespace deviceops::devices {
 namespace {
@@ -226,7 +227,7 @@ void CpuBackend::findHwmonSensors() {
     const std::string prefix = "temp" + std::to_string(*picked);
     temperatureFiles_.push_back(chip / (prefix + "_input"));
     const auto critical = readFile(chip / (prefix + "_crit"));
-    const auto celsius = critical ? parseMillidegreesCelsius(*critical) : std::nullopt;
+    const auto celsius = critical ? text::parseMillidegreesCelsius(*critical) : std::nullopt;
     if (celsius && (!slowdown || *celsius < *slowdown)) slowdown = celsius;
   }
   staticRecord_.readings.slowdownTemperatureCelsius = slowdown;
@@ -272,7 +273,7 @@ DeviceRecord CpuBackend::pollUnguarded() {
   }
 
   record.readings.temperatureCelsius =
-      bestOfFiles(temperatureFiles_, parseMillidegreesCelsius, std::greater<>());
+      bestOfFiles(temperatureFiles_, text::parseMillidegreesCelsius, std::greater<>());
   double sumMhz = 0;
   int count = 0;
   for (const fs::path& file : currentFrequencyFiles_) {

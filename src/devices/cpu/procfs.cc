@@ -224,16 +224,6 @@ std::optional<double> parseKilohertzAsMegahertz(std::string_view text) {
   return static_cast<double>(*kilohertz) / 1000.0;
 }
 
-std::optional<double> parseMillidegreesCelsius(std::string_view text) {
-  text = trim(text);
-  std::int64_t millidegrees = 0;
-  const char* end = text.data() + text.size();
-  const auto [pointer, error] = std::from_chars(text.data(), end, millidegrees);
-  if (text.empty() || error != std::errc{} || pointer != end) return std::nullopt;
-  if (millidegrees < -273150 || millidegrees > 1000000) return std::nullopt;
-  return static_cast<double>(millidegrees) / 1000.0;
-}
-
 std::string parseSysfsLine(std::string_view text) {
   std::string_view rest = text;
   return printableAscii(trim(nextLine(rest)));

@@ -75,10 +75,8 @@ std::optional<std::uint64_t> parseSysfsUnsigned(std::string_view text);
 // scaling_cur_freq, cpuinfo_max_freq (kHz) -> MHz. nullopt for 0 or malformed text.
 std::optional<double> parseKilohertzAsMegahertz(std::string_view text);
 
-// thermal_zone*/temp, hwmon temp*_input and temp*_crit (millidegrees Celsius, may be negative)
-// -> degrees Celsius. nullopt for malformed text or values outside -273.15 .. 1000 °C, which
-// sensors report when they are broken.
-std::optional<double> parseMillidegreesCelsius(std::string_view text);
+// thermal_zone*/temp, hwmon temp*_input and temp*_crit: text::parseMillidegreesCelsius
+// (devices/text_parsing.h), shared with the amd backend.
 
 // The first line of a sysfs text file (thermal_zone type, hwmon name, temp*_label) without
 // surrounding whitespace, non-printable bytes replaced by '?'.

@@ -198,28 +198,26 @@ TEST(ProcfsCpuinfoTest, RejectsMalformedInput) {
 
 // Short sysfs values ----------------------------------------------------------------------------
 
-TEST(ProcfsSysfsValueTest, KilohertzAndMillidegrees) {
+TEST(ProcfsSysfsValueTest, Kilohertz) {
   const struct {
     std::string text;
     std::optional<double> megahertz;
-    std::optional<double> celsius;
   } cases[] = {
-      {"2100000\n", 2100.0, std::nullopt},  // 2100 °C: a broken sensor
-      {"45500", 45.5, 45.5},
-      {"-5000\n", std::nullopt, -5.0},
-      {"0\n", std::nullopt, 0.0},
-      {"", std::nullopt, std::nullopt},
-      {"\n", std::nullopt, std::nullopt},
-      {"12ab\n", std::nullopt, std::nullopt},
-      {"1 2\n", std::nullopt, std::nullopt},
-      {"99999999999999999999\n", std::nullopt, std::nullopt},
-      {"-274000", std::nullopt, std::nullopt},
-      {"1000001", 1000.001, std::nullopt},
+      {"2100000\n", 2100.0},
+      {"45500", 45.5},
+      {"-5000\n", std::nullopt},
+      {"0\n", std::nullopt},
+      {"", std::nullopt},
+      {"\n", std::nullopt},
+      {"12ab\n", std::nullopt},
+      {"1 2\n", std::nullopt},
+      {"99999999999999999999\n", std::nullopt},
+      {"-274000", std::nullopt},
+      {"1000001", 1000.001},
   };
   for (const auto& testCase : cases) {
     SCOPED_TRACE("\"" + testCase.text + "\"");
     EXPECT_EQ(parseKilohertzAsMegahertz(testCase.text), testCase.megahertz);
-    EXPECT_EQ(parseMillidegreesCelsius(testCase.text), testCase.celsius);
   }
 }
 

@@ -4,31 +4,35 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <map>
+#include <memory>
 #include <mutex>
 
-#include "memory/allocator.h"
+#include "devices/allocator.h"
 #include "memory/ledger_store.h"
 
 namespace deviceops::memory::testing {
 
 // Hands out numbered handles up to a capacity; counts driver calls.
-class CountingAllocatorDouble final : public DeviceAllocator {
+class CountingAllocatorDouble final : public devices::DeviceAllocator {
  public:
   explicit CountingAllocatorDouble(std::uint64_t capacity) : capacity_(capacity) {}
   std::string_view kind() const override { return "counting-double"; }
-  Result<Block> allocate(std::uint64_t bytes, const AllocationOptions& options) override {
+  Result<devices::Block> allocate(std::uint64_t bytes,
+                                  const devices::AllocationOptions& options) override {
     std::lock_guard lock(mutex_);
     ++allocations;
     if (live_ + bytes > capacity_) {
       return makeError(ErrorCode::kResourceExhausted, "double: out of memory");
     }
     live_ += bytes;
-    Block block{bytes, ++nextHandle_, nullptr, options.pinned};
+    devices::Block block{bytes, ++nextHandle_, nullptr, options.pinned};
     outstanding_[block.handle] = bytes;
     return block;
   }
-  void release(const Block& block) override {
+  void release(const devices::Block& block) override {
     std::lock_guard lock(mutex_);
     ++releases;
     auto it = outstanding_.find(block.handle);
@@ -39,8 +43,8 @@ class CountingAllocatorDouble final : public DeviceAllocator {
     live_ -= it->second;
     outstanding_.erase(it);
   }
-  Result<VerifyReport> verify(const Block& block) override {
-    VerifyReport report;
+  Result<devices::VerifyReport> verify(const devices::Block& block) override {
+    devices::VerifyReport report;
     report.bytesTested = block.bytes;
     report.writeSeconds = report.readSeconds = 1e-3;
     return report;
@@ -63,6 +67,80 @@ class CountingAllocatorDouble final : public DeviceAllocator {
   std::uint64_t live_ = 0;
   std::uintptr_t nextHandle_ = 0;
   std::map<std::uintptr_t, std::uint64_t> outstanding_;
+};
+
+// A stand-in for one hung driver call: a test closes the gate, the next driver call of a double
+// that reaches it waits there, the test observes that (waitForWaiter) and opens the gate again.
+// While one call waits, other calls pass (a driver whose one call hangs still answers others).
+// The held call goes on after `maxWait` anyway, so that a failing test ends instead of hanging.
+// Thread-safety: every method may be called concurrently.
+class DriverGateDouble {
+ public:
+  explicit DriverGateDouble(std::chrono::milliseconds maxWait = std::chrono::seconds(5))
+      : maxWait_(maxWait) {}
+  void close() {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+  }
+  void open() {
+    {
+      std::lock_guard lock(mutex_);
+      closed_ = false;
+    }
+    changed_.notify_all();
+  }
+  // Called by a double: the first call while the gate is closed waits until it opens (at most
+  // maxWait); any other call returns at once.
+  void pass() {
+    std::unique_lock lock(mutex_);
+    if (!closed_ || waiting_ > 0) return;
+    ++waiting_;
+    changed_.notify_all();
+    changed_.wait_for(lock, maxWait_, [this] { return !closed_; });
+    --waiting_;
+  }
+  // True once a call waits at the gate, false after `timeout` without one.
+  bool waitForWaiter(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, timeout, [this] { return waiting_ > 0; });
+  }
+
+ private:
+  const std::chrono::milliseconds maxWait_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool closed_ = false;  // guarded by mutex_
+  int waiting_ = 0;      // guarded by mutex_
+};
+
+// A CountingAllocatorDouble whose `gated` driver call (allocate: cuMemAlloc, or
+// driverFreeBytes: cuMemGetInfo) first passes `gate`: while the gate is closed, one such call
+// hangs.
+class GatedAllocatorDouble final : public devices::DeviceAllocator {
+ public:
+  enum class Call { kAllocate, kDriverFreeBytes };
+  GatedAllocatorDouble(std::uint64_t capacity, DriverGateDouble& gate, Call gated)
+      : inner_(capacity), gate_(gate), gated_(gated) {}
+  std::string_view kind() const override { return "gated-double"; }
+  Result<devices::Block> allocate(std::uint64_t bytes,
+                                  const devices::AllocationOptions& options) override {
+    if (gated_ == Call::kAllocate) gate_.pass();
+    return inner_.allocate(bytes, options);
+  }
+  void release(const devices::Block& block) override { inner_.release(block); }
+  Result<devices::VerifyReport> verify(const devices::Block& block) override {
+    return inner_.verify(block);
+  }
+  std::optional<std::uint64_t> driverFreeBytes() override {
+    if (gated_ == Call::kDriverFreeBytes) gate_.pass();
+    return inner_.driverFreeBytes();
+  }
+  std::uint64_t liveBytes() const override { return inner_.liveBytes(); }
+
+ private:
+  CountingAllocatorDouble inner_;
+  DriverGateDouble& gate_;
+  const Call gated_;
 };
 
 // Keeps records in memory; `failInserts` makes insert() fail.

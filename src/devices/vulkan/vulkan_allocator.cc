@@ -1,5 +1,5 @@
 // The vulkan allocator: vkAllocateMemory from the device-local memory type VulkanDevice chose.
-#include "memory/vulkan_allocator.h"
+#include "devices/vulkan/vulkan_allocator.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -12,10 +12,10 @@
 #include <mutex>
 #include <set>
 
-#include "memory/pattern.h"
-#include "memory/vulkan_device.h"
+#include "devices/pattern.h"
+#include "devices/vulkan/vulkan_device.h"
 
-namespace deviceops::memory {
+namespace deviceops::devices {
 namespace {
 
 constexpr std::uint64_t kWindowBytes = 64ULL << 20;  // map / staging copy granularity
@@ -367,4 +367,4 @@ Result<std::unique_ptr<DeviceAllocator>> makeVulkanAllocator(const std::string& 
   return makeVulkanAllocator(deviceUuid, options);
 }
 
-}  // namespace deviceops::memory
+}  // namespace deviceops::devices

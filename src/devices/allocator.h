@@ -4,7 +4,8 @@
 //   vulkan     vkAllocateMemory from a DEVICE_LOCAL memory type (lavapipe in tests)
 //   cuda       cuMemAlloc in the device's primary context (libcuda.so.1, dlopen'd)
 //   simulated  accounting only; blocks have no memory behind them and say so
-// The pool (pool.h) and the ledger (ledger.h) sit on top; nothing else calls an allocator.
+// memory/pool.h and the ledger (memory/memory_service.h) sit on top; nothing else calls an
+// allocator. Which one serves a device is daemon wiring (src/daemon/allocators.h).
 //
 // Thread-safety: allocate/release/verify/driverFreeBytes may be called concurrently.
 #pragma once
@@ -17,7 +18,7 @@
 
 #include "common/result.h"
 
-namespace deviceops::memory {
+namespace deviceops::devices {
 
 struct AllocationOptions {
   bool pinned = false;  // cpu only: lock the pages in RAM (mlock); other allocators reject it
@@ -47,7 +48,7 @@ struct Block {
 
 struct VerifyReport {
   std::uint64_t bytesTested = 0;
-  std::uint64_t errors = 0;          // words that read back differently from what was written
+  std::uint64_t errors = 0;            // words that read back differently from what was written
   std::uint64_t firstErrorOffset = 0;  // valid when errors > 0
   double writeSeconds = 0;
   double readSeconds = 0;
@@ -80,11 +81,11 @@ class DeviceAllocator {
 // Factories. Each returns kUnavailable with a reason when the device cannot be opened.
 Result<std::unique_ptr<DeviceAllocator>> makeCpuAllocator();
 // `deviceUuid`: the Vulkan physical device's UUID ("xxxxxxxx-xxxx-..."), as in DeviceRecord::uuid.
-Result<std::unique_ptr<DeviceAllocator>> makeVulkanAllocator(const std::string& deviceUuid,
-                                                             std::string libraryPath = "libvulkan.so.1");
+Result<std::unique_ptr<DeviceAllocator>> makeVulkanAllocator(
+    const std::string& deviceUuid, std::string libraryPath = "libvulkan.so.1");
 // `deviceUuid`: the CUDA device's UUID as in DeviceRecord::uuid (NVML's, normalised).
-Result<std::unique_ptr<DeviceAllocator>> makeCudaAllocator(const std::string& deviceUuid,
-                                                           std::string libraryPath = "libcuda.so.1");
+Result<std::unique_ptr<DeviceAllocator>> makeCudaAllocator(
+    const std::string& deviceUuid, std::string libraryPath = "libcuda.so.1");
 Result<std::unique_ptr<DeviceAllocator>> makeSimulatedAllocator(std::uint64_t capacityBytes);
 
-}  // namespace deviceops::memory
+}  // namespace deviceops::devices

@@ -13,10 +13,10 @@
 #include <thread>
 #include <vector>
 
-#include "memory/allocator.h"
-#include "memory/pattern.h"
+#include "devices/allocator.h"
+#include "devices/pattern.h"
 
-namespace deviceops::memory {
+namespace deviceops::devices {
 namespace {
 
 constexpr std::uint64_t kMiB = 1ULL << 20;
@@ -210,4 +210,4 @@ TEST(CpuAllocatorTest, ConcurrentAllocateReleaseBalances) {
 }
 
 }  // namespace
-}  // namespace deviceops::memory
+}  // namespace deviceops::devices

@@ -1,11 +1,11 @@
-#include "memory/pattern.h"
+#include "devices/pattern.h"
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
 
-namespace deviceops::memory {
+namespace deviceops::devices {
 namespace {
 
 // 2^64 / golden ratio, odd: multiplying by it is a bijection on 64-bit words.
@@ -135,4 +135,4 @@ double VerifyReport::readBytesPerSecond() const {
   return readSeconds > 0 ? static_cast<double>(bytesTested) / readSeconds : 0.0;
 }
 
-}  // namespace deviceops::memory
+}  // namespace deviceops::devices

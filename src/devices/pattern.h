@@ -12,9 +12,9 @@
 
 #include <cstdint>
 
-#include "memory/allocator.h"
+#include "devices/allocator.h"
 
-namespace deviceops::memory {
+namespace deviceops::devices {
 
 // The word at word index `wordIndex` (block offset 8 * wordIndex): seed + wordIndex * an odd
 // 64-bit constant. Distinct for distinct indices (mod 2^64), and every bit position varies
@@ -49,4 +49,4 @@ void addCheck(VerifyReport& report, const PatternCheck& check);
 // read pass, each timed with std::chrono::steady_clock.
 VerifyReport verifyHostMemory(void* data, std::uint64_t bytes, std::uint64_t seed);
 
-}  // namespace deviceops::memory
+}  // namespace deviceops::devices

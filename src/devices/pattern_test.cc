@@ -1,4 +1,4 @@
-#include "memory/pattern.h"
+#include "devices/pattern.h"
 
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 #include <set>
 #include <vector>
 
-namespace deviceops::memory {
+namespace deviceops::devices {
 namespace {
 
 constexpr std::uint64_t kSeed = 0x1234'5678'9abc'def0ULL;
@@ -152,4 +152,4 @@ TEST(PatternTest, VerifyHostMemoryPassesAndIsTimed) {
 }
 
 }  // namespace
-}  // namespace deviceops::memory
+}  // namespace deviceops::devices

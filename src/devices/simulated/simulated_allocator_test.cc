@@ -4,9 +4,9 @@
 #include <thread>
 #include <vector>
 
-#include "memory/allocator.h"
+#include "devices/allocator.h"
 
-namespace deviceops::memory {
+namespace deviceops::devices {
 namespace {
 
 std::unique_ptr<DeviceAllocator> simulated(std::uint64_t capacity) {
@@ -108,4 +108,4 @@ TEST(SimulatedAllocatorTest, ConcurrentCallersNeverOvershootCapacity) {
 }
 
 }  // namespace
-}  // namespace deviceops::memory
+}  // namespace deviceops::devices

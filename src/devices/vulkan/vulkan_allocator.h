@@ -11,9 +11,9 @@
 #include <memory>
 #include <string>
 
-#include "memory/allocator.h"
+#include "devices/allocator.h"
 
-namespace deviceops::memory {
+namespace deviceops::devices {
 
 struct VulkanAllocatorOptions {
   std::string libraryPath = "libvulkan.so.1";
@@ -24,4 +24,4 @@ struct VulkanAllocatorOptions {
 Result<std::unique_ptr<DeviceAllocator>> makeVulkanAllocator(const std::string& deviceUuid,
                                                              const VulkanAllocatorOptions& options);
 
-}  // namespace deviceops::memory
+}  // namespace deviceops::devices

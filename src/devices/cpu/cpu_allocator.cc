@@ -13,11 +13,11 @@
 #include <fstream>
 #include <sstream>
 
+#include "devices/allocator.h"
 #include "devices/cpu/procfs.h"
-#include "memory/allocator.h"
-#include "memory/pattern.h"
+#include "devices/pattern.h"
 
-namespace deviceops::memory {
+namespace deviceops::devices {
 namespace {
 
 // Requests at least this large are first compared with MemAvailable: committing more than the
@@ -160,4 +160,4 @@ Result<std::unique_ptr<DeviceAllocator>> makeCpuAllocator() {
   return std::unique_ptr<DeviceAllocator>(std::make_unique<CpuAllocator>());
 }
 
-}  // namespace deviceops::memory
+}  // namespace deviceops::devices

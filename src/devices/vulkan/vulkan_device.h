@@ -27,7 +27,7 @@
 #include "common/shared_library.h"
 #include "devices/vulkan/vulkan_instance.h"
 
-namespace deviceops::memory {
+namespace deviceops::devices {
 
 // Device-level entry points, resolved with vkGetDeviceProcAddr; all non-null after create().
 struct VulkanDeviceFunctions {
@@ -112,4 +112,4 @@ class VulkanDevice {
 // "VK_ERROR_OUT_OF_DEVICE_MEMORY" etc. (devices/vulkan/vulkan_format.h).
 std::string vulkanResultName(VkResult result);
 
-}  // namespace deviceops::memory
+}  // namespace deviceops::devices

@@ -1,13 +1,13 @@
-#include "memory/vulkan_allocator.h"
+#include "devices/vulkan/vulkan_allocator.h"
 
 #include <gtest/gtest.h>
 
 #include <cstdio>
 
 #include "devices/vulkan/vulkan_backend.h"
-#include "memory/vulkan_device.h"
+#include "devices/vulkan/vulkan_device.h"
 
-namespace deviceops::memory {
+namespace deviceops::devices {
 namespace {
 
 constexpr std::uint64_t kMiB = 1ULL << 20;
@@ -199,4 +199,4 @@ TEST(VulkanMemoryChoiceTest, PicksTheDeviceLocalTypeTheVerifyPathWants) {
 }
 
 }  // namespace
-}  // namespace deviceops::memory
+}  // namespace deviceops::devices

@@ -4,9 +4,9 @@
 
 #include <atomic>
 
-#include "memory/allocator.h"
+#include "devices/allocator.h"
 
-namespace deviceops::memory {
+namespace deviceops::devices {
 namespace {
 
 class SimulatedAllocator final : public DeviceAllocator {
@@ -65,4 +65,4 @@ Result<std::unique_ptr<DeviceAllocator>> makeSimulatedAllocator(std::uint64_t ca
   return std::unique_ptr<DeviceAllocator>(std::make_unique<SimulatedAllocator>(capacityBytes));
 }
 
-}  // namespace deviceops::memory
+}  // namespace deviceops::devices

@@ -14,14 +14,12 @@
 #include <set>
 #include <vector>
 
+#include "devices/allocator.h"
 #include "devices/nvidia/cuda_library.h"
-#include "memory/allocator.h"
-#include "memory/pattern.h"
+#include "devices/pattern.h"
 
-namespace deviceops::memory {
+namespace deviceops::devices {
 namespace {
-
-namespace nvidia = devices::nvidia;
 
 constexpr std::uint64_t kStagingBytes = 64ULL << 20;
 
@@ -221,4 +219,4 @@ Result<std::unique_ptr<DeviceAllocator>> makeCudaAllocator(const std::string& de
       std::make_unique<CudaAllocator>(std::move(cuda).value(), device, context, deviceUuid));
 }
 
-}  // namespace deviceops::memory
+}  // namespace deviceops::devices

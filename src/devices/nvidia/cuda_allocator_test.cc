@@ -4,10 +4,10 @@
 #include <cstdlib>
 #include <string>
 
+#include "devices/allocator.h"
 #include "devices/nvidia/testing/fake_gpus.h"
-#include "memory/allocator.h"
 
-namespace deviceops::memory {
+namespace deviceops::devices {
 namespace {
 
 namespace fake = devices::nvidia::testing;
@@ -125,4 +125,4 @@ TEST(CudaAllocatorTest, DestroyingTheAllocatorFreesBlocksStillHeld) {
 }
 
 }  // namespace
-}  // namespace deviceops::memory
+}  // namespace deviceops::devices

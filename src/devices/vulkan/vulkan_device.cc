@@ -1,4 +1,4 @@
-#include "memory/vulkan_device.h"
+#include "devices/vulkan/vulkan_device.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -10,10 +10,8 @@
 
 #include "devices/vulkan/vulkan_format.h"
 
-namespace deviceops::memory {
+namespace deviceops::devices {
 namespace {
-
-namespace vulkan = devices::vulkan;
 
 constexpr VkMemoryPropertyFlags kPlainFlags =
     VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT | VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT |
@@ -255,4 +253,4 @@ std::optional<std::uint64_t> VulkanDevice::budgetFreeBytes() const {
   return limit > usage ? limit - usage : 0;
 }
 
-}  // namespace deviceops::memory
+}  // namespace deviceops::devices
