@@ -11,7 +11,7 @@
 #include <string>
 
 #include "training/dataset.h"
-#include "training/safetensors.h"
+#include "training_formats/safetensors.h"
 
 namespace {
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "inference/kserve_codec.h"
+#include "tensor/kserve_codec.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 2) return 0;

@@ -1,5 +1,5 @@
 // JSON for /api/inference and the KServe v2 metadata, statistics and repository endpoints
-// (shapes in docs/openapi.yaml). Tensor data itself is encoded by inference/kserve_codec.h.
+// (shapes in docs/openapi.yaml). Tensor data itself is encoded by tensor/kserve_codec.h.
 #pragma once
 
 #include <map>

@@ -11,7 +11,7 @@
 #include "api/inference_routes.h"
 #include "api/route_table.h"
 #include "api/routes.h"
-#include "inference/kserve_codec.h"
+#include "tensor/kserve_codec.h"
 
 namespace deviceops::api {
 namespace {

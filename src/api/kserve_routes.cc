@@ -10,7 +10,7 @@
 #include "api/inference_routes.h"
 #include "api/route_table.h"
 #include "api/routes.h"
-#include "inference/kserve_codec.h"
+#include "tensor/kserve_codec.h"
 #include "inference/model_repository.h"
 
 namespace deviceops::api {

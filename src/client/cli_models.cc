@@ -12,8 +12,8 @@
 #include "client/cli.h"
 #include "client/cli_commands.h"
 #include "client/table.h"
-#include "inference/kserve_codec.h"
-#include "inference/npy.h"
+#include "tensor/kserve_codec.h"
+#include "tensor/npy.h"
 
 namespace deviceops::client {
 namespace {

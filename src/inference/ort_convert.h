@@ -11,7 +11,7 @@
 #include <optional>
 #include <string>
 
-#include "inference/tensor.h"
+#include "tensor/tensor.h"
 
 namespace deviceops::inference {
 

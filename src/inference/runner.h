@@ -26,7 +26,7 @@
 
 #include "common/result.h"
 #include "inference/session.h"
-#include "inference/tensor.h"
+#include "tensor/tensor.h"
 
 namespace deviceops::inference {
 

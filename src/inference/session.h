@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "common/result.h"
-#include "inference/tensor.h"
+#include "tensor/tensor.h"
 
 namespace deviceops::inference {
 

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "training/safetensors.h"
+#include "training_formats/safetensors.h"
 
 namespace deviceops::trainer {
 

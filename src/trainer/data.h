@@ -7,7 +7,7 @@
 #include <cstdint>
 
 #include "common/result.h"
-#include "training/spec.h"
+#include "training_formats/spec.h"
 
 namespace deviceops::trainer {
 

@@ -12,7 +12,7 @@
 #include "trainer/predict.h"
 #include "trainer/progress.h"
 #include "trainer/trainer.h"
-#include "training/spec.h"
+#include "training_formats/spec.h"
 
 namespace {
 

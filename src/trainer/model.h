@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "common/result.h"
-#include "training/safetensors.h"
-#include "training/spec.h"
+#include "training_formats/safetensors.h"
+#include "training_formats/spec.h"
 
 namespace deviceops::trainer {
 

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "trainer/model.h"
-#include "training/spec.h"
+#include "training_formats/spec.h"
 
 namespace deviceops::trainer {
 

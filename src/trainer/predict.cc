@@ -5,10 +5,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "inference/npy.h"
+#include "tensor/npy.h"
 #include "trainer/model.h"
-#include "training/safetensors.h"
-#include "training/spec.h"
+#include "training_formats/safetensors.h"
+#include "training_formats/spec.h"
 
 namespace deviceops::trainer {
 

@@ -7,7 +7,7 @@
 #include <functional>
 #include <string>
 
-#include "training/spec.h"
+#include "training_formats/spec.h"
 
 namespace deviceops::trainer {
 

@@ -15,10 +15,10 @@
 #include <thread>
 
 #include "common/testing/temp_dir.h"
-#include "inference/npy.h"
+#include "tensor/npy.h"
 #include "trainer/checkpoint_files.h"
 #include "trainer/predict.h"
-#include "training/safetensors.h"
+#include "training_formats/safetensors.h"
 
 namespace deviceops::trainer {
 namespace {

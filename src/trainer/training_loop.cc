@@ -1,7 +1,7 @@
 #include "trainer/checkpoint.h"
 #include "trainer/checkpoint_files.h"
 #include "trainer/training_run.h"
-#include "training/safetensors.h"
+#include "training_formats/safetensors.h"
 
 namespace deviceops::trainer {
 

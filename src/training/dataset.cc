@@ -9,7 +9,7 @@
 #include <limits>
 #include <unordered_map>
 
-#include "inference/npy.h"
+#include "tensor/npy.h"
 #include "training/dataset_internal.h"
 
 namespace deviceops::training {

@@ -7,8 +7,8 @@
 
 #include "common/sha256.h"
 #include "common/testing/temp_dir.h"
-#include "inference/npy.h"
-#include "training/safetensors.h"
+#include "tensor/npy.h"
+#include "training_formats/safetensors.h"
 
 namespace deviceops::training {
 namespace {

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "training/dataset.h"
-#include "training/safetensors.h"
+#include "training_formats/safetensors.h"
 
 namespace deviceops::training::internal {
 

@@ -10,8 +10,8 @@
 #include <limits>
 
 #include "common/testing/temp_dir.h"
-#include "inference/npy.h"
-#include "training/safetensors.h"
+#include "tensor/npy.h"
+#include "training_formats/safetensors.h"
 
 namespace deviceops::training {
 namespace {

@@ -16,7 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/result.h"
-#include "training/spec.h"
+#include "training_formats/spec.h"
 
 namespace deviceops::training {
 

@@ -40,7 +40,7 @@
 #include "training/dataset_catalog.h"
 #include "training/job.h"
 #include "training/job_store.h"
-#include "training/spec.h"
+#include "training_formats/spec.h"
 
 namespace deviceops::training {
 

@@ -5,7 +5,7 @@
 #include <system_error>
 
 #include "training/onnx_export.h"
-#include "training/safetensors.h"
+#include "training_formats/safetensors.h"
 
 namespace deviceops::training {
 

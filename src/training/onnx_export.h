@@ -2,7 +2,7 @@
 // ModelSpec and its model.safetensors (see docs/TRAINING.md), so that the result of a training job
 // can be served by the inference registry (ONNX Runtime) like any uploaded model.
 //
-// The graph is built layer by layer from buildLayers(spec) (src/training/spec.h), the same list
+// The graph is built layer by layer from buildLayers(spec) (src/training_formats/spec.h), the same list
 // the trainer builds its libtorch modules from, so parameter names and shapes agree by
 // construction:
 //   kReshape   -> Reshape (shape initializer "<layer>.shape" = [-1, c, h, w])
@@ -21,8 +21,8 @@
 #include <filesystem>
 
 #include "common/result.h"
-#include "training/safetensors.h"
-#include "training/spec.h"
+#include "training_formats/safetensors.h"
+#include "training_formats/spec.h"
 
 namespace deviceops::training {
 

@@ -17,10 +17,10 @@
 #include <vector>
 
 #include "common/testing/temp_dir.h"
-#include "inference/npy.h"
+#include "tensor/npy.h"
 #include "inference/ort_model_proto.h"
-#include "training/safetensors.h"
-#include "training/spec.h"
+#include "training_formats/safetensors.h"
+#include "training_formats/spec.h"
 
 namespace deviceops::training {
 namespace {

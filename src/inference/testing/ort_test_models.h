@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "inference/tensor.h"
+#include "tensor/tensor.h"
 
 #ifndef DEVICEOPS_TEST_MODELS_DIR
 #error "DEVICEOPS_TEST_MODELS_DIR must point at the generated test models (tests/models)"

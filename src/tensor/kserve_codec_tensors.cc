@@ -1,7 +1,7 @@
 // Tensor elements on the wire: JSON data (with its number rules and NaN strings), the binary
 // extension's layout, and FP16/BF16 rounding. The protocol framing is in kserve_codec.cc.
-#include "inference/kserve_codec.h"
-#include "inference/kserve_codec_internal.h"
+#include "tensor/kserve_codec.h"
+#include "tensor/kserve_codec_internal.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>

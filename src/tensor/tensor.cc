@@ -1,4 +1,4 @@
-#include "inference/tensor.h"
+#include "tensor/tensor.h"
 
 #include <array>
 #include <limits>

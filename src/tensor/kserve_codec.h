@@ -36,7 +36,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/result.h"
-#include "inference/tensor.h"
+#include "tensor/tensor.h"
 
 namespace deviceops::inference {
 

@@ -1,4 +1,4 @@
-#include "inference/kserve_codec.h"
+#include "tensor/kserve_codec.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "training/spec.h"
+#include "training_formats/spec.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "inference/npy.h"
+#include "tensor/npy.h"
 
 #include <fmt/format.h>
 

@@ -15,7 +15,7 @@
 #include <string_view>
 
 #include "common/result.h"
-#include "inference/tensor.h"
+#include "tensor/tensor.h"
 
 namespace deviceops::inference {
 

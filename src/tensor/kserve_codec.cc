@@ -1,7 +1,7 @@
 // The KServe v2 framing (request/response JSON, the binary extension's header and slicing) and
 // the original /api/inference/execute format. Tensor elements are in kserve_codec_tensors.cc.
-#include "inference/kserve_codec.h"
-#include "inference/kserve_codec_internal.h"
+#include "tensor/kserve_codec.h"
+#include "tensor/kserve_codec_internal.h"
 
 #include <fmt/format.h>
 

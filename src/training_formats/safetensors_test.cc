@@ -1,4 +1,4 @@
-#include "training/safetensors.h"
+#include "training_formats/safetensors.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "training/safetensors.h"
+#include "training_formats/safetensors.h"
 
 #include "common/atomic_file.h"
 
