@@ -1,8 +1,8 @@
 # The two commands of the README:
 #   make run    install what is missing, build, start the daemon (127.0.0.1:5000)
 #   make test   install what is missing, build, run the whole test suite
-#               (unit + integration, the suite again under ASan+UBSan, parser fuzzers briefly,
-#               then the package guard over all three builds)
+#               (the format check, unit + integration, the suite again under ASan+UBSan,
+#               parser fuzzers briefly, then the package guard over all three builds)
 # More: make check (the suite once, no sanitizers), make bench, make fuzz,
 #       make conformance (every ONNX backend node test through the HTTP API, with the pass rate).
 BUILD ?= build
@@ -11,7 +11,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 20
 JOBS ?= $(shell nproc)
 
-.PHONY: run test check sanitize fuzz packages bench build clean conformance
+.PHONY: run test check sanitize fuzz packages format format-check bench build clean conformance
 
 build:
 	scripts/setup.sh $(BUILD)
@@ -37,7 +37,16 @@ fuzz: build
 packages:
 	scripts/check-packages.sh $(BUILD) $(wildcard $(SAN_BUILD) $(FUZZ_BUILD))
 
-test: check sanitize fuzz
+# The formatting is automatic (.clang-format): `make format` applies it, make test checks it.
+FORMATTED = $(shell git ls-files 'src/*.cc' 'src/*.h' 'tests/*.cc' 'tests/*.h' 'bench/*.cc' \
+              'bench/*.h' 'fuzz/*.cc' 'fuzz/*.h')
+format:
+	clang-format-14 -i $(FORMATTED)
+
+format-check: build
+	clang-format-14 --dry-run -Werror $(FORMATTED)
+
+test: format-check check sanitize fuzz
 	$(MAKE) packages
 
 bench:

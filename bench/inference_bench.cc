@@ -9,18 +9,17 @@
 //   inference_bench --model FILE [--seconds 5] [--concurrency 1,8,32] [--modes direct,json,binary]
 //                   [--max-batch 32] [--batch-delay-us 500]
 // Prints one Markdown row per (mode, concurrency): requests/s, p50 and p99 latency in ms.
+#include <fmt/format.h>
 #include <onnxruntime_cxx_api.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <thread>
-
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "test_daemon.h"
 
@@ -124,9 +123,8 @@ ModelInput describe(Ort::Session& session) {
 
 std::string httpRequest(int port, const std::string& target, const std::string& body,
                         const std::string& extraHeaders) {
-  return fmt::format(
-      "POST {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{}Content-Length: {}\r\n\r\n{}", target, port,
-      extraHeaders, body.size(), body);
+  return fmt::format("POST {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{}Content-Length: {}\r\n\r\n{}",
+                     target, port, extraHeaders, body.size(), body);
 }
 
 }  // namespace
@@ -136,15 +134,21 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string key = argv[i];
     const std::string value = argv[i + 1];
-    if (key == "--model") options.model = value;
-    else if (key == "--seconds") options.seconds = std::stod(value);
+    if (key == "--model")
+      options.model = value;
+    else if (key == "--seconds")
+      options.seconds = std::stod(value);
     else if (key == "--concurrency") {
       options.concurrency.clear();
       for (const auto& part : split(value)) options.concurrency.push_back(std::stoi(part));
-    } else if (key == "--modes") options.modes = split(value);
-    else if (key == "--max-batch") options.maxBatch = std::stoi(value);
-    else if (key == "--batch-delay-us") options.batchDelayMicros = std::stoi(value);
-    else if (key == "--worker-threads") options.workerThreads = std::stoi(value);
+    } else if (key == "--modes")
+      options.modes = split(value);
+    else if (key == "--max-batch")
+      options.maxBatch = std::stoi(value);
+    else if (key == "--batch-delay-us")
+      options.batchDelayMicros = std::stoi(value);
+    else if (key == "--worker-threads")
+      options.workerThreads = std::stoi(value);
   }
   if (options.model.empty() || !std::filesystem::exists(options.model)) {
     std::cerr << "usage: inference_bench --model FILE.onnx [--seconds S] [--concurrency 1,8,32] "
@@ -199,9 +203,9 @@ int main(int argc, char** argv) {
                           {"shape", input.shape},
                           {"parameters", {{"binary_data_size", raw.size()}}}}}}};
   const std::string headerText = binaryHeader.dump();
-  const std::string binaryHeaders =
-      fmt::format("Content-Type: application/octet-stream\r\nInference-Header-Content-Length: {}\r\n",
-                  headerText.size());
+  const std::string binaryHeaders = fmt::format(
+      "Content-Type: application/octet-stream\r\nInference-Header-Content-Length: {}\r\n",
+      headerText.size());
 
   std::cout << fmt::format("model {} input {} [{}], {} s per row, {} hardware threads\n\n",
                            model.filename().string(), input.name, fmt::join(input.shape, ","),
@@ -215,7 +219,8 @@ int main(int argc, char** argv) {
       if (mode == "direct") {
         stats = measure(clients, options.seconds, [&] {
           return [&] {
-            Ort::MemoryInfo memory = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
+            Ort::MemoryInfo memory =
+                Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
             Ort::Value tensor = Ort::Value::CreateTensor<float>(
                 memory, const_cast<float*>(input.values.data()), input.values.size(),
                 input.shape.data(), input.shape.size());
@@ -247,8 +252,9 @@ int main(int argc, char** argv) {
       }
       std::cout << fmt::format("| {} | {} | {:.0f} | {:.2f} | {:.2f} | {} | {} |\n", mode, clients,
                                stats.requestsPerSecond, stats.p50Ms, stats.p99Ms,
-                               direct > 0 ? fmt::format("{:.0f}%", 100 * stats.requestsPerSecond / direct)
-                                          : std::string("-"),
+                               direct > 0
+                                   ? fmt::format("{:.0f}%", 100 * stats.requestsPerSecond / direct)
+                                   : std::string("-"),
                                stats.errors);
       std::cout.flush();
     }

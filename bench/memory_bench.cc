@@ -53,8 +53,12 @@ std::unique_ptr<devices::DeviceAllocator>& cpuAllocator() {
   return allocator;
 }
 
-void PoolCpu(benchmark::State& state) { poolLoop(state, *cpuAllocator(), memory::PoolStrategy::kPool); }
-void NoPoolCpu(benchmark::State& state) { poolLoop(state, *cpuAllocator(), memory::PoolStrategy::kNone); }
+void PoolCpu(benchmark::State& state) {
+  poolLoop(state, *cpuAllocator(), memory::PoolStrategy::kPool);
+}
+void NoPoolCpu(benchmark::State& state) {
+  poolLoop(state, *cpuAllocator(), memory::PoolStrategy::kNone);
+}
 
 std::string lavapipeUuid() {
   auto backend = devices::makeVulkanBackend();

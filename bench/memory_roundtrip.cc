@@ -22,14 +22,14 @@ int main(int argc, char** argv) {
   const int iterations = std::atoi(argv[4]);
   deviceops::testing::Connection connection(port);
   if (!connection.connected()) return 1;
-  const std::string body =
-      nlohmann::json{{"deviceId", device}, {"sizeBytes", size}}.dump();
+  const std::string body = nlohmann::json{{"deviceId", device}, {"sizeBytes", size}}.dump();
   std::vector<double> allocate, release, total;
   for (int i = 0; i < iterations; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
-    connection.send("POST /api/memory/allocate HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                    "application/json\r\nContent-Length: " +
-                    std::to_string(body.size()) + "\r\n\r\n" + body);
+    connection.send(
+        "POST /api/memory/allocate HTTP/1.1\r\nHost: x\r\nContent-Type: "
+        "application/json\r\nContent-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body);
     auto created = connection.read();
     const auto t1 = std::chrono::steady_clock::now();
     if (!created || created->status != 201) {
@@ -47,7 +47,9 @@ int main(int argc, char** argv) {
   }
   const auto report = [](const char* name, std::vector<double> values) {
     std::sort(values.begin(), values.end());
-    const auto at = [&](double q) { return values[static_cast<std::size_t>(q * (values.size() - 1))]; };
+    const auto at = [&](double q) {
+      return values[static_cast<std::size_t>(q * (values.size() - 1))];
+    };
     std::printf("%-16s p50 %.3f ms  p99 %.3f ms  max %.3f ms\n", name, at(0.5), at(0.99),
                 values.back());
   };

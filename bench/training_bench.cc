@@ -14,14 +14,14 @@
 //                  [--python /usr/bin/python3]
 //   training_bench bare --dataset data.safetensors --epochs E --threads T   (one baseline run)
 // Prints Markdown tables (median of the repeats) on stdout, progress on stderr.
+#include <ATen/CPUGeneratorImpl.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-#include <unistd.h>
-
-#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -29,15 +29,13 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
-
-#include "inference/npy.h"
-#include "training/safetensors.h"
-#include "training/spec.h"
+#include "tensor/npy.h"
+#include "training_formats/safetensors.h"
+#include "training_formats/spec.h"
 
 extern char** environ;
 
@@ -109,8 +107,11 @@ int runBare(const fs::path& dataset, int epochs, int threads) {
     const double seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
     results.push_back({{"seconds", seconds}, {"loss", lossSum.item<double>() / double(n)}});
   }
-  std::cout << json{{"type", "done"}, {"epochs", results}, {"samples", n},
-                    {"threads", at::get_num_threads()}}.dump()
+  std::cout << json{{"type", "done"},
+                    {"epochs", results},
+                    {"samples", n},
+                    {"threads", at::get_num_threads()}}
+                   .dump()
             << std::endl;
   return 0;
 }
@@ -119,8 +120,8 @@ int runBare(const fs::path& dataset, int epochs, int threads) {
 
 struct Line {
   json value;
-  double at = 0;      // seconds since the child was spawned
-  double cpu = 0;     // the child's CPU seconds (user + system, all threads) at that moment
+  double at = 0;   // seconds since the child was spawned
+  double cpu = 0;  // the child's CPU seconds (user + system, all threads) at that moment
 };
 
 struct ChildRun {
@@ -261,11 +262,11 @@ Measurement measureTrainer(const Options& o, const fs::path& dataset, int thread
   spec.workDir = fs::absolute(workDir).string();
   std::ofstream(workDir / "job.json") << training::toJson(spec).dump(2) << "\n";
   const fs::path log = workDir / "logs" / "rank-0.log";
-  ChildRun run = runChild({DEVICEOPS_TRAINER_PATH, "train", "--job",
-                           (workDir / "job.json").string(),
-                           "--rank", "0", "--world-size", "1", "--device", "cpu", "--rendezvous",
-                           (workDir / "rendezvous").string(), "--progress-fd", "3"},
-                          3, log);
+  ChildRun run =
+      runChild({DEVICEOPS_TRAINER_PATH, "train", "--job", (workDir / "job.json").string(), "--rank",
+                "0", "--world-size", "1", "--device", "cpu", "--rendezvous",
+                (workDir / "rendezvous").string(), "--progress-fd", "3"},
+               3, log);
   const Line* started = findLine(run, "started");
   const Line* completed = findLine(run, "completed");
   if (run.status != 0 || !started || !completed) throw std::runtime_error(failure(run, log));
@@ -364,10 +365,11 @@ int runAll(const Options& o, const std::string& self) {
     for (const auto& m : results[{t, v}]) values.push_back(m.*field);
     return median(values);
   };
-  std::cout << fmt::format("Epochs: {} x {} samples, batch {}; median of {} runs; load before "
-                           "{}, after {} (1, 5, 15 min); nproc {}.\n\n",
-                           o.epochs, samples, kBatch, o.repeats, loadBefore, loadAverage(),
-                           std::thread::hardware_concurrency());
+  std::cout << fmt::format(
+      "Epochs: {} x {} samples, batch {}; median of {} runs; load before "
+      "{}, after {} (1, 5, 15 min); nproc {}.\n\n",
+      o.epochs, samples, kBatch, o.repeats, loadBefore, loadAverage(),
+      std::thread::hardware_concurrency());
   std::cout << "| threads | bare libtorch samples/s | deviceops-trainer samples/s (% of bare) | "
                "PyTorch Python samples/s (% of bare) |\n|---:|---:|---:|---:|\n";
   for (int t : o.threads) {
@@ -391,12 +393,11 @@ int runAll(const Options& o, const std::string& self) {
         perRun += (perRun.empty() ? "" : ", ") + fmt::format("{:.0f}", rate);
         ratios.push_back(rate / results[{t, "bare"}][r].samplesPerSecond);
       }
-      std::cout << fmt::format("| {} | {} | {} | {:.0f}% | {:.2f} | {:.2f} | {:.2f} | {:.5f} |\n",
-                               t, v, perRun, 100 * median(ratios),
-                               med(t, v, &Measurement::trainCpuSeconds),
-                               med(t, v, &Measurement::trainWallSeconds),
-                               med(t, v, &Measurement::wallSeconds),
-                               med(t, v, &Measurement::lastLoss));
+      std::cout << fmt::format(
+          "| {} | {} | {} | {:.0f}% | {:.2f} | {:.2f} | {:.2f} | {:.5f} |\n", t, v, perRun,
+          100 * median(ratios), med(t, v, &Measurement::trainCpuSeconds),
+          med(t, v, &Measurement::trainWallSeconds), med(t, v, &Measurement::wallSeconds),
+          med(t, v, &Measurement::lastLoss));
     }
   }
   return 0;

@@ -42,7 +42,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (labelFirst) {
     // The first header cell, when there is one, is the label column.
     std::string text(reinterpret_cast<const char*>(data + 1), size - 1);
-    options.labelColumn = text.substr(0, text.find_first_of(std::string(1, options.delimiter) + "\r\n"));
+    options.labelColumn =
+        text.substr(0, text.find_first_of(std::string(1, options.delimiter) + "\r\n"));
   }
   std::error_code ignored;
   std::filesystem::remove(output, ignored);

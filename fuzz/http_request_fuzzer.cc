@@ -34,8 +34,8 @@ namespace {
 
 namespace bhttp = boost::beast::http;
 using deviceops::ErrorCode;
-using deviceops::http::Request;
 using deviceops::http::Reply;
+using deviceops::http::Request;
 using deviceops::http::RouteMatch;
 using deviceops::http::Router;
 
@@ -144,9 +144,8 @@ void checkMatch(const Router& router, const std::string& method, const std::stri
     }
   }
   const Reply response =
-      methodNotAllowed
-          ? deviceops::http::methodNotAllowedReply(method, path, match.allowedMethods)
-          : deviceops::http::notFoundReply(method, path);
+      methodNotAllowed ? deviceops::http::methodNotAllowedReply(method, path, match.allowedMethods)
+                       : deviceops::http::notFoundReply(method, path);
   if (response.status != (methodNotAllowed ? 405 : 404)) __builtin_trap();
   if (!nlohmann::json::accept(response.body)) __builtin_trap();
 }

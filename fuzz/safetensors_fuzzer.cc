@@ -12,9 +12,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto parsed = deviceops::training::parseSafeTensors(bytes);
   if (!parsed.ok()) return 0;
   for (const auto& [name, tensor] : parsed->tensors) {
-    if (tensor.data.size() !=
-        static_cast<std::size_t>(tensor.elementCount()) *
-            deviceops::training::safeDtypeSize(tensor.dtype)) {
+    if (tensor.data.size() != static_cast<std::size_t>(tensor.elementCount()) *
+                                  deviceops::training::safeDtypeSize(tensor.dtype)) {
       __builtin_trap();
     }
   }

@@ -17,8 +17,8 @@ TEST(CliIntegrationTest, DevicesDeviceHealthAndErrors) {
   EXPECT_NE(table.find("sim-1"), std::string::npos) << table;
   EXPECT_NE(table.find("(simulated)"), std::string::npos) << table;
 
-  auto [jsonCode, json] = runProgram({DEVICEOPS_CLI_PATH, "devices", "--json"},
-                                     {{"DEVICEOPS_URL", url}});
+  auto [jsonCode, json] =
+      runProgram({DEVICEOPS_CLI_PATH, "devices", "--json"}, {{"DEVICEOPS_URL", url}});
   EXPECT_EQ(jsonCode, 0);
   auto parsed = nlohmann::json::parse(json, nullptr, false);
   ASSERT_FALSE(parsed.is_discarded()) << json;
@@ -32,7 +32,8 @@ TEST(CliIntegrationTest, DevicesDeviceHealthAndErrors) {
   EXPECT_EQ(missingCode, 1);
   EXPECT_NE(missing.find("NOT_FOUND"), std::string::npos) << missing;
 
-  auto [usageCode, usage] = runProgram({DEVICEOPS_CLI_PATH, "--url", url, "devices", "--type", "tpu"});
+  auto [usageCode, usage] =
+      runProgram({DEVICEOPS_CLI_PATH, "--url", url, "devices", "--type", "tpu"});
   EXPECT_EQ(usageCode, 2) << usage;
 
   EXPECT_EQ(daemon.stop(), 0);

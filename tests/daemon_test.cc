@@ -159,7 +159,7 @@ TEST_F(DaemonTest, KeepAliveServesSeveralRequestsOnOneConnection) {
 TEST_F(DaemonTest, StalledClientsAreCutOffWithoutBlockingOthers) {
   Connection slowHeader(daemon->port());
   slowHeader.send("GET /api/device HTTP/1.1\r\nHost:");  // never finishes the header
-  Connection idle(daemon->port());                         // never sends anything
+  Connection idle(daemon->port());                       // never sends anything
   Connection slowBody(daemon->port());
   slowBody.send("POST /api/device HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc");
   // Others are served meanwhile.

@@ -11,8 +11,8 @@
 #include <sstream>
 #include <thread>
 
-#include "inference/kserve_codec.h"
-#include "inference/npy.h"
+#include "tensor/kserve_codec.h"
+#include "tensor/npy.h"
 #include "test_daemon.h"
 
 namespace deviceops::testing {
@@ -25,9 +25,7 @@ using inference::Tensor;
 
 const fs::path kModels = DEVICEOPS_TEST_MODELS_DIR;
 
-std::string config() {
-  return "[inference]\nmodelRoots = [\"" + kModels.string() + "\"]\n";
-}
+std::string config() { return "[inference]\nmodelRoots = [\"" + kModels.string() + "\"]\n"; }
 
 std::string readFile(const fs::path& path) {
   std::ifstream input(path, std::ios::binary);
@@ -119,7 +117,8 @@ TEST(InferenceIntegrationTest, ApiLoadListExecuteSessionsUnload) {
   EXPECT_EQ(body["modelId"], id);
   EXPECT_EQ(body["outputs"]["y"]["shape"], json(r.outputShape));
   std::vector<float> y;
-  for (const json& value : body["outputs"]["y"]["data"]) y.push_back(static_cast<float>(value.get<double>()));
+  for (const json& value : body["outputs"]["y"]["data"])
+    y.push_back(static_cast<float>(value.get<double>()));
   expectBitEqual(y, runDirectly("mlp", r));
   expectClose(y, r.framework);
   EXPECT_GE(body["timings"]["totalMs"].get<double>(), body["timings"]["computeMs"].get<double>());
@@ -160,11 +159,13 @@ TEST(InferenceIntegrationTest, TritonClientFlowJsonAndBinary) {
   EXPECT_EQ(metadata["name"], "mlp");
   EXPECT_EQ(metadata["versions"], json::array({"1"}));
   EXPECT_EQ(metadata["platform"], "onnxruntime_onnx");
-  EXPECT_EQ(metadata["inputs"][0], json({{"name", "x"}, {"datatype", "FP32"}, {"shape", {-1, 16}}}));
+  EXPECT_EQ(metadata["inputs"][0],
+            json({{"name", "x"}, {"datatype", "FP32"}, {"shape", {-1, 16}}}));
 
   // JSON tensors, output requested in JSON.
   const json jsonRequest = {
-      {"inputs", {{{"name", "x"}, {"shape", r.inputShape}, {"datatype", "FP32"}, {"data", r.input}}}},
+      {"inputs",
+       {{{"name", "x"}, {"shape", r.inputShape}, {"datatype", "FP32"}, {"data", r.input}}}},
       {"outputs", {{{"name", "y"}, {"parameters", {{"binary_data", false}}}}}}};
   const RawResponse jsonAnswer = daemon.request("POST", "/v2/models/mlp/infer", jsonRequest.dump());
   ASSERT_EQ(jsonAnswer.status, 200) << jsonAnswer.body;
@@ -173,17 +174,19 @@ TEST(InferenceIntegrationTest, TritonClientFlowJsonAndBinary) {
   EXPECT_EQ(jsonBody["model_name"], "mlp");
   EXPECT_EQ(jsonBody["model_version"], "1");
   std::vector<float> y;
-  for (const json& value : jsonBody["outputs"][0]["data"]) y.push_back(static_cast<float>(value.get<double>()));
+  for (const json& value : jsonBody["outputs"][0]["data"])
+    y.push_back(static_cast<float>(value.get<double>()));
   expectBitEqual(y, direct);
 
   // Binary tensors both ways.
-  const std::string header =
-      json({{"id", "42"},
-            {"inputs",
-             {{{"name", "x"}, {"shape", r.inputShape}, {"datatype", "FP32"},
-               {"parameters", {{"binary_data_size", r.input.size() * 4}}}}}},
-            {"parameters", {{"binary_data_output", true}}}})
-          .dump();
+  const std::string header = json({{"id", "42"},
+                                   {"inputs",
+                                    {{{"name", "x"},
+                                      {"shape", r.inputShape},
+                                      {"datatype", "FP32"},
+                                      {"parameters", {{"binary_data_size", r.input.size() * 4}}}}}},
+                                   {"parameters", {{"binary_data_output", true}}}})
+                                 .dump();
   std::string raw(r.input.size() * 4, '\0');
   std::memcpy(raw.data(), r.input.data(), raw.size());
   const RawResponse binaryAnswer =
@@ -191,7 +194,8 @@ TEST(InferenceIntegrationTest, TritonClientFlowJsonAndBinary) {
                      {{"Inference-Header-Content-Length", std::to_string(header.size())}});
   ASSERT_EQ(binaryAnswer.status, 200) << binaryAnswer.body;
   EXPECT_EQ(binaryAnswer.headers.at("content-type"), "application/octet-stream");
-  const std::size_t jsonLength = std::stoul(binaryAnswer.headers.at("inference-header-content-length"));
+  const std::size_t jsonLength =
+      std::stoul(binaryAnswer.headers.at("inference-header-content-length"));
   const json binaryHeader = json::parse(binaryAnswer.body.substr(0, jsonLength));
   EXPECT_EQ(binaryHeader["id"], "42");
   EXPECT_EQ(binaryHeader["outputs"][0]["parameters"]["binary_data_size"], direct.size() * 4);
@@ -202,7 +206,8 @@ TEST(InferenceIntegrationTest, TritonClientFlowJsonAndBinary) {
   ASSERT_EQ(stats["model_stats"].size(), 1u);
   EXPECT_EQ(stats["model_stats"][0]["name"], "mlp");
   EXPECT_EQ(stats["model_stats"][0]["inference_stats"]["success"]["count"], 2);
-  EXPECT_GT(stats["model_stats"][0]["inference_stats"]["compute_infer"]["ns"].get<std::uint64_t>(), 0u);
+  EXPECT_GT(stats["model_stats"][0]["inference_stats"]["compute_infer"]["ns"].get<std::uint64_t>(),
+            0u);
   EXPECT_GT(stats["model_stats"][0]["last_inference"].get<std::uint64_t>(), 0u);
   EXPECT_EQ(daemon.get("/v2/models/stats").json()["model_stats"].size(), 1u);
 
@@ -249,17 +254,18 @@ TEST(InferenceIntegrationTest, UploadRootsAndBadModels) {
   const RawResponse denied =
       daemon.post("/api/inference/model/load", {{"path", outside.string()}, {"name", "x"}});
   EXPECT_EQ(denied.status, 403) << denied.body;
-  EXPECT_EQ(daemon.post("/api/inference/model/load",
-                        {{"path", (kModels / "../../etc/passwd").string()}})
-                .status,
-            403);
+  EXPECT_EQ(
+      daemon.post("/api/inference/model/load", {{"path", (kModels / "../../etc/passwd").string()}})
+          .status,
+      403);
   EXPECT_EQ(loadModel(daemon, "not_a_model.onnx", "junk").status, 400);
   EXPECT_EQ(loadModel(daemon, "truncated.onnx", "cut").status, 400);
   EXPECT_EQ(daemon.post("/api/inference/model/load", {{"path", "x"}, {"bogus", 1}}).status, 400);
   EXPECT_EQ(daemon.request("DELETE", "/api/inference/model/model-0000000000000000").status, 404);
-  EXPECT_EQ(daemon.post("/api/inference/execute",
-                        {{"modelId", "ghost"},
-                         {"inputs", {{"x", {{"datatype", "FP32"}, {"shape", {1}}, {"data", {1}}}}}}})
+  EXPECT_EQ(daemon
+                .post("/api/inference/execute",
+                      {{"modelId", "ghost"},
+                       {"inputs", {{"x", {{"datatype", "FP32"}, {"shape", {1}}, {"data", {1}}}}}}})
                 .status,
             404);
 }
@@ -272,8 +278,8 @@ TEST(InferenceIntegrationTest, UploadsAreStreamedToDiskUnderTheirOwnLimit) {
   ASSERT_TRUE(daemon.started()) << daemon.log();
   const std::string mlp = readFile(kModels / "mlp.onnx");
   ASSERT_GT(mlp.size(), 4096u);
-  const RawResponse uploaded = daemon.request("POST", "/api/inference/model/load?name=streamed", mlp,
-                                              {{"Content-Type", "application/octet-stream"}});
+  const RawResponse uploaded = daemon.request("POST", "/api/inference/model/load?name=streamed",
+                                              mlp, {{"Content-Type", "application/octet-stream"}});
   ASSERT_EQ(uploaded.status, 201) << uploaded.body;
   EXPECT_EQ(uploaded.json()["sizeBytes"], mlp.size());
   const std::string slow = readFile(kModels / "slow.onnx");
@@ -299,7 +305,8 @@ TEST(InferenceIntegrationTest, BadInputsAre400NamingTheTensor) {
   ASSERT_EQ(loadModel(daemon, "mlp.onnx", "mlp").status, 201);
   std::vector<float> sixteen(16, 0.5f);
   const auto v2 = [](const std::string& name, const std::string& datatype, json shape, json data) {
-    return json{{"inputs", {{{"name", name}, {"shape", shape}, {"datatype", datatype}, {"data", data}}}}}
+    return json{
+        {"inputs", {{{"name", name}, {"shape", shape}, {"datatype", datatype}, {"data", data}}}}}
         .dump();
   };
   struct Case {
@@ -315,15 +322,26 @@ TEST(InferenceIntegrationTest, BadInputsAre400NamingTheTensor) {
       {"wrong input name", v2("z", "FP32", {1, 16}, sixteen), {}, "'z'"},
       {"wrong dtype", v2("x", "FP64", {1, 16}, sixteen), {}, "input 'x': expected datatype FP32"},
       {"wrong rank", v2("x", "FP32", {16}, sixteen), {}, "input 'x': expected rank 2"},
-      {"wrong dimension", v2("x", "FP32", {1, 15}, fifteen), {}, "input 'x': dimension 1 must be 16"},
-      {"length mismatch", v2("x", "FP32", {1, 16}, fifteen), {},
+      {"wrong dimension",
+       v2("x", "FP32", {1, 15}, fifteen),
+       {},
+       "input 'x': dimension 1 must be 16"},
+      {"length mismatch",
+       v2("x", "FP32", {1, 16}, fifteen),
+       {},
        "input 'x': expected 16 FP32 elements for shape [1,16], got 15"},
-      {"huge shape", v2("x", "FP32", {4294967296LL, 4294967296LL}, json::array()), {},
+      {"huge shape",
+       v2("x", "FP32", {4294967296LL, 4294967296LL}, json::array()),
+       {},
        "input 'x': shape [4294967296,4294967296] has too many elements"},
-      {"binary size mismatch", binaryHeader + std::string(60, '\0'),
+      {"binary size mismatch",
+       binaryHeader + std::string(60, '\0'),
        {{"Inference-Header-Content-Length", std::to_string(binaryHeader.size())}},
        "declare 64 bytes"},
-      {"missing header", binaryHeader + std::string(64, '\0'), {}, "Inference-Header-Content-Length"},
+      {"missing header",
+       binaryHeader + std::string(64, '\0'),
+       {},
+       "Inference-Header-Content-Length"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
@@ -336,7 +354,8 @@ TEST(InferenceIntegrationTest, BadInputsAre400NamingTheTensor) {
   // The same check through the original API: our error shape.
   const RawResponse api = daemon.post(
       "/api/inference/execute",
-      {{"modelId", "mlp"}, {"inputs", {{"x", {{"datatype", "FP32"}, {"shape", {1, 16}}, {"data", fifteen}}}}}});
+      {{"modelId", "mlp"},
+       {"inputs", {{"x", {{"datatype", "FP32"}, {"shape", {1, 16}}, {"data", fifteen}}}}}});
   EXPECT_EQ(api.status, 400);
   EXPECT_EQ(api.json()["error"]["code"], "INVALID_ARGUMENT");
   EXPECT_NE(api.json()["error"]["message"].get<std::string>().find("input 'x'"), std::string::npos);
@@ -344,7 +363,8 @@ TEST(InferenceIntegrationTest, BadInputsAre400NamingTheTensor) {
   // NaN is allowed and passes through.
   std::vector<json> withNan(16, 0.5);
   withNan[3] = "NaN";
-  const RawResponse nan = daemon.request("POST", "/v2/models/mlp/infer", v2("x", "FP32", {1, 16}, withNan));
+  const RawResponse nan =
+      daemon.request("POST", "/v2/models/mlp/infer", v2("x", "FP32", {1, 16}, withNan));
   EXPECT_EQ(nan.status, 200) << nan.body;
   EXPECT_EQ(daemon.get("/api/inference/models").status, 200);  // still serving
 }
@@ -378,10 +398,13 @@ TEST(InferenceIntegrationTest, EveryTensorTypeRoundTripsThroughBothEncodings) {
   }
   for (const bool binary : {false, true}) {
     SCOPED_TRACE(binary ? "binary" : "json");
-    const inference::EncodedBody request = inference::encodeV2InferRequest(inputs, {}, binary, binary);
+    const inference::EncodedBody request =
+        inference::encodeV2InferRequest(inputs, {}, binary, binary);
     std::map<std::string, std::string> headers;
-    if (request.jsonLength) headers["Inference-Header-Content-Length"] = std::to_string(*request.jsonLength);
-    const RawResponse answer = daemon.request("POST", "/v2/models/all_types/infer", request.body, headers);
+    if (request.jsonLength)
+      headers["Inference-Header-Content-Length"] = std::to_string(*request.jsonLength);
+    const RawResponse answer =
+        daemon.request("POST", "/v2/models/all_types/infer", request.body, headers);
     ASSERT_EQ(answer.status, 200) << answer.body.substr(0, 500);
     std::optional<std::string> length;
     if (answer.headers.count("inference-header-content-length")) {
@@ -409,9 +432,11 @@ TEST(InferenceIntegrationTest, EveryTensorTypeRoundTripsThroughBothEncodings) {
 TEST(InferenceIntegrationTest, FullQueueIs503WithRetryAfter) {
   TestDaemon daemon(config());
   ASSERT_TRUE(daemon.started()) << daemon.log();
-  const RawResponse loaded = daemon.post(
-      "/api/inference/model/load",
-      {{"path", (kModels / "slow.onnx").string()}, {"name", "slow"}, {"instances", 1}, {"maxQueue", 1}});
+  const RawResponse loaded =
+      daemon.post("/api/inference/model/load", {{"path", (kModels / "slow.onnx").string()},
+                                                {"name", "slow"},
+                                                {"instances", 1},
+                                                {"maxQueue", 1}});
   ASSERT_EQ(loaded.status, 201) << loaded.body;
   const auto request = [](std::int64_t batch) {
     Tensor tensor;
@@ -445,7 +470,8 @@ TEST(InferenceIntegrationTest, FullQueueIs503WithRetryAfter) {
   ASSERT_TRUE(full);
   EXPECT_EQ(refused.status, 503) << refused.body.substr(0, 300);
   EXPECT_EQ(refused.headers.count("retry-after"), 1u);
-  EXPECT_TRUE(json::parse(refused.body, nullptr, false)["error"].is_string()) << refused.body.substr(0, 300);
+  EXPECT_TRUE(json::parse(refused.body, nullptr, false)["error"].is_string())
+      << refused.body.substr(0, 300);
   EXPECT_EQ(first.status, 200) << first.body.substr(0, 300);
   EXPECT_EQ(second.status, 200) << second.body.substr(0, 300);
 }
@@ -458,7 +484,8 @@ TEST(InferenceIntegrationTest, CliModelsAndInfer) {
     args.insert(args.begin(), {DEVICEOPS_CLI_PATH, "--url", url});
     return runProgram(args);
   };
-  auto [loadStatus, loadOut] = cli({"models", "load", (kModels / "mlp.onnx").string(), "--name", "mlp"});
+  auto [loadStatus, loadOut] =
+      cli({"models", "load", (kModels / "mlp.onnx").string(), "--name", "mlp"});
   ASSERT_EQ(loadStatus, 0) << loadOut;
   EXPECT_NE(loadOut.find("ready"), std::string::npos) << loadOut;
   auto [listStatus, listOut] = cli({"models", "list"});
@@ -473,7 +500,8 @@ TEST(InferenceIntegrationTest, CliModelsAndInfer) {
   const fs::path outputs = daemon.directory() / "outputs";
   for (const bool binary : {false, true}) {
     SCOPED_TRACE(binary);
-    std::vector<std::string> args = {"infer", "mlp", "--input", "x=" + (kModels / "mlp.input.npy").string(),
+    std::vector<std::string> args = {"infer",        "mlp",
+                                     "--input",      "x=" + (kModels / "mlp.input.npy").string(),
                                      "--output-dir", outputs.string()};
     if (binary) args.push_back("--binary");
     auto [inferStatus, inferOut] = cli(args);
@@ -486,7 +514,8 @@ TEST(InferenceIntegrationTest, CliModelsAndInfer) {
       cli({"infer", "mlp", "--input", "x=" + (kModels / "mlp.input.npy").string()});
   EXPECT_EQ(summaryStatus, 0);
   EXPECT_NE(summaryOut.find("FP32"), std::string::npos) << summaryOut;
-  auto [badStatus, badOut] = cli({"infer", "mlp", "--input", "z=" + (kModels / "mlp.input.npy").string()});
+  auto [badStatus, badOut] =
+      cli({"infer", "mlp", "--input", "z=" + (kModels / "mlp.input.npy").string()});
   EXPECT_EQ(badStatus, 1) << badOut;
   EXPECT_NE(badOut.find("'z'"), std::string::npos) << badOut;
   auto [unloadStatus, unloadOut] = cli({"models", "unload", "mlp"});
@@ -503,17 +532,17 @@ namespace {
 // A binary v2 request for slow.onnx (x[rows,256] -> 96 x (MatMul, Tanh)).
 std::string slowRequest(int port, int rows) {
   const std::string data(static_cast<std::size_t>(rows) * 256 * sizeof(float), '\0');
-  const std::string header =
-      json{{"inputs",
-            {{{"name", "x"},
-              {"datatype", "FP32"},
-              {"shape", {rows, 256}},
-              {"parameters", {{"binary_data_size", data.size()}}}}}}}
-          .dump();
+  const std::string header = json{{"inputs",
+                                   {{{"name", "x"},
+                                     {"datatype", "FP32"},
+                                     {"shape", {rows, 256}},
+                                     {"parameters", {{"binary_data_size", data.size()}}}}}}}
+                                 .dump();
   return "POST /v2/models/slow/infer HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
          "\r\nContent-Type: application/octet-stream\r\nInference-Header-Content-Length: " +
-         std::to_string(header.size()) + "\r\nContent-Length: " +
-         std::to_string(header.size() + data.size()) + "\r\n\r\n" + header + data;
+         std::to_string(header.size()) +
+         "\r\nContent-Length: " + std::to_string(header.size() + data.size()) + "\r\n\r\n" +
+         header + data;
 }
 
 std::uint64_t inFlight(TestDaemon& daemon) {
@@ -524,8 +553,9 @@ std::uint64_t inFlight(TestDaemon& daemon) {
 TEST(InferenceIntegrationTest, ClientDisconnectCancelsTheRunAndFreesTheInstance) {
   TestDaemon daemon("[inference]\nmodelRoots = [\"" + kModels.string() + "\"]\n");
   ASSERT_TRUE(daemon.started()) << daemon.log();
-  ASSERT_EQ(daemon.post("/api/inference/model/load", {{"path", (kModels / "slow.onnx").string()},
-                                                      {"name", "slow"}})
+  ASSERT_EQ(daemon
+                .post("/api/inference/model/load",
+                      {{"path", (kModels / "slow.onnx").string()}, {"name", "slow"}})
                 .status,
             201);
   constexpr int kRows = 16384;  // ~200 GFLOP: about a second even on a fast idle 2-core machine

@@ -71,11 +71,13 @@ TEST(MemoryIntegrationTest, LavapipeAllocatesWithinItsHeapAndRefusesBeyondIt) {
   EXPECT_EQ(ok.json()["allocator"], "vulkan");
   EXPECT_EQ(ok.json()["verify"]["errors"], 0);
   const auto total = daemon.get("/api/memory/" + device + "/status").json()["totalBytes"];
-  RawResponse tooBig = daemon.post("/api/memory/allocate",
-                                   {{"deviceId", device}, {"sizeBytes", total.get<std::uint64_t>() + 1}});
+  RawResponse tooBig =
+      daemon.post("/api/memory/allocate",
+                  {{"deviceId", device}, {"sizeBytes", total.get<std::uint64_t>() + 1}});
   EXPECT_EQ(tooBig.status, 400) << tooBig.body;
-  RawResponse overBudget = daemon.post(
-      "/api/memory/allocate", {{"deviceId", device}, {"sizeBytes", total.get<std::uint64_t>() - kMiB}});
+  RawResponse overBudget =
+      daemon.post("/api/memory/allocate",
+                  {{"deviceId", device}, {"sizeBytes", total.get<std::uint64_t>() - kMiB}});
   EXPECT_EQ(overBudget.status, 409) << overBudget.body;
   EXPECT_TRUE(overBudget.json()["error"]["details"].contains("budgetBytes"));
   EXPECT_EQ(daemon.get("/api/memory/" + device + "/status").json()["heldBytes"], 64 * kMiB);
@@ -125,7 +127,8 @@ TEST(MemoryIntegrationTest, BadInputGets4xxAndChangesNothing) {
 
   // A real allocation freed twice: the second is a 404 and changes nothing.
   auto id = daemon.post("/api/memory/allocate", {{"deviceId", "cpu0"}, {"sizeBytes", 4096}})
-                .json()["id"].get<std::string>();
+                .json()["id"]
+                .get<std::string>();
   EXPECT_EQ(daemon.request("DELETE", "/api/memory/" + id).status, 200);
   RawResponse again = daemon.request("DELETE", "/api/memory/" + id);
   EXPECT_EQ(again.status, 404);
@@ -136,9 +139,11 @@ TEST(MemoryIntegrationTest, BadInputGets4xxAndChangesNothing) {
 TEST(MemoryIntegrationTest, LeaseExpiresWithinOneReaperPeriod) {
   TestDaemon daemon(kConfig);
   ASSERT_TRUE(daemon.started());
-  auto body = daemon.post("/api/memory/allocate",
-                          {{"deviceId", "cpu0"}, {"size", "1MiB"}, {"ttlSeconds", 1}, {"label", "lease"}})
-                  .json();
+  auto body =
+      daemon
+          .post("/api/memory/allocate",
+                {{"deviceId", "cpu0"}, {"size", "1MiB"}, {"ttlSeconds", 1}, {"label", "lease"}})
+          .json();
   ASSERT_TRUE(body["expiresAt"].is_string()) << body;
   std::this_thread::sleep_for(1000ms + 100ms + 100ms);  // ttl + one reaper period + slack
   auto record = daemon.get("/api/memory/allocations/" + body["id"].get<std::string>()).json();
@@ -164,8 +169,9 @@ TEST(MemoryIntegrationTest, ConcurrentClientsLeaveLedgerPoolAndBackendInAgreemen
                             const std::string& body) -> std::optional<RawResponse> {
         std::string message = method + " " + target + " HTTP/1.1\r\nHost: x\r\n";
         if (!body.empty()) {
-          message += "Content-Type: application/json\r\nContent-Length: " +
-                     std::to_string(body.size()) + "\r\n";
+          message +=
+              "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+              "\r\n";
         }
         connection.send(message + "\r\n" + body);
         return connection.read(30s);
@@ -204,7 +210,8 @@ TEST(MemoryIntegrationTest, ConcurrentClientsLeaveLedgerPoolAndBackendInAgreemen
     EXPECT_EQ(status["pool"]["inUseBytes"], 0);
     EXPECT_EQ(status["pool"]["reservedBytes"], status["backendLiveBytes"]) << status;
     daemon.post(std::string("/api/memory/") + device + "/optimize", json::object());
-    EXPECT_EQ(daemon.get(std::string("/api/memory/") + device + "/status").json()["backendLiveBytes"], 0);
+    EXPECT_EQ(
+        daemon.get(std::string("/api/memory/") + device + "/status").json()["backendLiveBytes"], 0);
   }
   EXPECT_EQ(daemon.get("/api/memory/allocations?state=held").json()["count"], 0);
   EXPECT_EQ(daemon.stop(), 0);
@@ -217,7 +224,9 @@ TEST(MemoryIntegrationTest, KillMinus9ThenRestartLeavesNoPhantomAllocation) {
   {
     TestDaemon first(kConfig, {"--data-dir", dataDir});
     ASSERT_TRUE(first.started());
-    id = first.post("/api/memory/allocate", {{"deviceId", "cpu0"}, {"size", "8MiB"}, {"label", "crash"}})
+    id = first
+             .post("/api/memory/allocate",
+                   {{"deviceId", "cpu0"}, {"size", "8MiB"}, {"label", "crash"}})
              .json()["id"];
     first.post("/api/memory/allocate", {{"deviceId", "sim-0"}, {"size", "1GiB"}});
     EXPECT_EQ(first.get("/api/memory/allocations?state=held").json()["count"], 2);

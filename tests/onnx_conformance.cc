@@ -1,14 +1,14 @@
 #include "onnx_conformance.h"
 
+#include <fmt/format.h>
+#include <onnx/onnx_pb.h>
+
 #include <cmath>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
-#include <fmt/format.h>
-#include <onnx/onnx_pb.h>
-
-#include "inference/kserve_codec.h"
+#include "tensor/kserve_codec.h"
 
 namespace deviceops::testing {
 namespace {
@@ -19,7 +19,7 @@ struct WireTensor {
   std::string name;
   std::string datatype;  // KServe v2 name
   std::vector<std::int64_t> shape;
-  std::string bytes;     // v2 binary encoding
+  std::string bytes;  // v2 binary encoding
 };
 
 std::optional<std::string> readFile(const std::filesystem::path& path) {
@@ -242,9 +242,8 @@ ConformanceResult runDataSet(TestDaemon& daemon, const std::string& model,
   // The request and the reply go through the project's client-side codec (as the CLI's).
   std::vector<inference::Tensor> tensors;
   for (const WireTensor& input : inputs) {
-    Result<inference::Tensor> tensor =
-        inference::tensorFromBinary("input", input.name, *inference::parseDataType(input.datatype),
-                                    input.shape, input.bytes);
+    Result<inference::Tensor> tensor = inference::tensorFromBinary(
+        "input", input.name, *inference::parseDataType(input.datatype), input.shape, input.bytes);
     if (!tensor.ok()) return fail("input", tensor.error().message);
     tensors.push_back(std::move(*tensor));
   }
@@ -289,9 +288,9 @@ ConformanceResult runDataSet(TestDaemon& daemon, const std::string& model,
 
 ConformanceResult runConformanceCase(TestDaemon& daemon, const std::filesystem::path& caseDir) {
   const std::string name = caseDir.filename().string();
-  const RawResponse loaded = daemon.post(
-      "/api/inference/model/load",
-      json{{"path", (caseDir / "model.onnx").string()}, {"name", name}});
+  const RawResponse loaded =
+      daemon.post("/api/inference/model/load",
+                  json{{"path", (caseDir / "model.onnx").string()}, {"name", name}});
   if (loaded.status != 200 && loaded.status != 201) {
     return fail("load", fmt::format("HTTP {}: {}", loaded.status, loaded.body.substr(0, 300)));
   }

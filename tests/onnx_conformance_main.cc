@@ -1,11 +1,11 @@
 // Runs every ONNX backend node test Debian ships through a real deviceopsd and reports the pass
 // rate, failures grouped by stage. `make conformance`; exit code 0 unless the daemon fails.
 //   deviceops_onnx_conformance [--filter SUBSTRING] [--verbose]
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <iostream>
 #include <map>
-
-#include <fmt/format.h>
 
 #include "onnx_conformance.h"
 
@@ -45,9 +45,8 @@ int main(int argc, char** argv) {
       }
     }
   }
-  std::cout << fmt::format("ONNX backend node tests through HTTP: {}/{} passed ({:.1f}%)\n",
-                           passed, cases.size(),
-                           cases.empty() ? 0.0 : 100.0 * passed / cases.size());
+  std::cout << fmt::format("ONNX backend node tests through HTTP: {}/{} passed ({:.1f}%)\n", passed,
+                           cases.size(), cases.empty() ? 0.0 : 100.0 * passed / cases.size());
   for (const auto& [stage, count] : failedByStage) {
     std::cout << fmt::format("  failed at {}: {}\n", stage, count);
   }

@@ -50,7 +50,8 @@ namespace {
 
 // Reads more bytes into `buffer`; false on close, error or deadline.
 bool readMore(int fd, std::string& buffer, SteadyClock::time_point deadline) {
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
+  const auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
   if (left.count() <= 0) return false;
   pollfd descriptor{fd, POLLIN, 0};
   if (::poll(&descriptor, 1, static_cast<int>(left.count())) <= 0) return false;
@@ -85,9 +86,8 @@ std::optional<RawResponse> Connection::read(std::chrono::milliseconds timeout) {
     while (!value.empty() && value.front() == ' ') value.erase(0, 1);
     response.headers[name] = value;
   }
-  const std::size_t length = response.headers.count("content-length")
-                                 ? std::stoul(response.headers["content-length"])
-                                 : 0;
+  const std::size_t length =
+      response.headers.count("content-length") ? std::stoul(response.headers["content-length"]) : 0;
   while (buffer_.size() < headerEnd + 4 + length) {
     if (!readMore(fd_, buffer_, deadline)) return std::nullopt;
   }

@@ -8,11 +8,10 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace deviceops::testing {
 
@@ -65,7 +64,7 @@ class TestDaemon {
   // Sends SIGTERM and returns the exit status (or -signal), waiting at most `timeout`.
   int stop(std::chrono::milliseconds timeout = std::chrono::seconds(20));
   pid_t pid() const { return pid_; }
-  void kill();  // SIGKILL, like a crash
+  void kill();                          // SIGKILL, like a crash
   std::uint64_t residentBytes() const;  // VmRSS of the daemon process
 
  private:

@@ -1,10 +1,9 @@
 // Training through the real daemon and real trainer processes (libtorch) on Debian's
 // Fashion-MNIST: upload, train, follow (SSE), stop/resume, kill -9 of a trainer and of the daemon,
 // export to ONNX and serve, bad datasets and bad specs, the CLI.
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
@@ -14,10 +13,10 @@
 #include <thread>
 
 #include "common/testing/temp_dir.h"
-#include "inference/kserve_codec.h"
-#include "inference/npy.h"
+#include "tensor/kserve_codec.h"
+#include "tensor/npy.h"
 #include "test_daemon.h"
-#include "training/safetensors.h"
+#include "training_formats/safetensors.h"
 
 namespace deviceops::testing {
 namespace {
@@ -119,7 +118,8 @@ std::vector<json> sseEvents(const std::string& stream, const std::string& type) 
   for (std::size_t at = stream.find(marker); at != std::string::npos;
        at = stream.find(marker, at + 1)) {
     const std::size_t begin = at + marker.size();
-    out.push_back(json::parse(stream.substr(begin, stream.find('\n', begin) - begin), nullptr, false));
+    out.push_back(
+        json::parse(stream.substr(begin, stream.find('\n', begin) - begin), nullptr, false));
   }
   return out;
 }
@@ -144,9 +144,9 @@ TEST_F(TrainingTest, TrainsFashionMnistFollowsLiveExportsAndServes) {
   ASSERT_FALSE(jobId.empty());
 
   // Live events until the attempt ends.
-  const std::string stream =
-      readStream(daemon.port(), "/api/training/" + jobId + "/events");
-  EXPECT_NE(stream.find("Content-Type: text/event-stream"), std::string::npos) << stream.substr(0, 300);
+  const std::string stream = readStream(daemon.port(), "/api/training/" + jobId + "/events");
+  EXPECT_NE(stream.find("Content-Type: text/event-stream"), std::string::npos)
+      << stream.substr(0, 300);
   const std::vector<json> epochs = sseEvents(stream, "epoch");
   ASSERT_EQ(epochs.size(), 3u) << stream.substr(0, 2000);
   EXPECT_FALSE(sseEvents(stream, "progress").empty());
@@ -171,7 +171,8 @@ TEST_F(TrainingTest, TrainsFashionMnistFollowsLiveExportsAndServes) {
   // images (88-89% with all 60 k and more epochs).
   const double accuracy = job["history"].back().value("val_accuracy", 0.0);
   EXPECT_GT(accuracy, 0.80) << job["history"].dump();
-  EXPECT_LT(job["history"].back().value("val_loss", 9.0), job["history"].front().value("loss", 0.0));
+  EXPECT_LT(job["history"].back().value("val_loss", 9.0),
+            job["history"].front().value("loss", 0.0));
   // Every transition was recorded, in order.
   std::vector<std::string> seen;
   for (const json& t : job["transitions"]) seen.push_back(t.value("state", ""));
@@ -202,21 +203,21 @@ TEST_F(TrainingTest, TrainsFashionMnistFollowsLiveExportsAndServes) {
   ASSERT_EQ(exported.status, 201) << exported.body;
   const fs::path workDir = jobDir(dataDir.root(), jobId);
   const fs::path reference = dataDir.path("reference.npy");
-  auto [code, output] = runProgram({DEVICEOPS_TRAINER_PATH, "predict", "--job",
-                                    (workDir / "job.json").string(), "--weights",
-                                    (workDir / "model.safetensors").string(), "--input",
-                                    (kData / "fashion_test_input.npy").string(), "--output",
-                                    reference.string()});
+  auto [code, output] =
+      runProgram({DEVICEOPS_TRAINER_PATH, "predict", "--job", (workDir / "job.json").string(),
+                  "--weights", (workDir / "model.safetensors").string(), "--input",
+                  (kData / "fashion_test_input.npy").string(), "--output", reference.string()});
   ASSERT_EQ(code, 0) << output;
   Result<inference::Tensor> expected = inference::readNpyFile(reference);
   Result<inference::Tensor> input = inference::readNpyFile(kData / "fashion_test_input.npy");
   ASSERT_TRUE(expected.ok() && input.ok());
   std::vector<float> inputValues(input->data.size() / 4);
   std::memcpy(inputValues.data(), input->data.data(), input->data.size());
-  RawResponse inferred = daemon.post(
-      "/v2/models/fashion/infer",
-      {{"inputs", {{{"name", "input"}, {"datatype", "FP32"}, {"shape", input->shape},
-                    {"data", inputValues}}}}});
+  RawResponse inferred = daemon.post("/v2/models/fashion/infer", {{"inputs",
+                                                                   {{{"name", "input"},
+                                                                     {"datatype", "FP32"},
+                                                                     {"shape", input->shape},
+                                                                     {"data", inputValues}}}}});
   ASSERT_EQ(inferred.status, 200) << inferred.body;
   const json outputs = inferred.json()["outputs"][0];
   EXPECT_EQ(outputs["shape"], json(expected->shape));
@@ -274,7 +275,8 @@ TEST_F(TrainingTest, StoppedAndResumedJobEndsWithTheSameWeights) {
   // The resumed attempt started where the checkpoint was, not at step 0.
   bool sawResume = false;
   for (const json& t : done["transitions"]) {
-    if (t.value("reason", "").find("resumed at step " + std::to_string(stopStep)) == 0) sawResume = true;
+    if (t.value("reason", "").find("resumed at step " + std::to_string(stopStep)) == 0)
+      sawResume = true;
   }
   EXPECT_TRUE(sawResume) << done["transitions"].dump(2);
   EXPECT_EQ(done["history"].size(), 2u);
@@ -326,7 +328,8 @@ TEST_F(TrainingTest, KilledTrainerFailsWithTheSignalAndDataParallelRanksRun) {
     ASSERT_NE(other, nullptr) << name;
     const std::vector<float> a = tensor.toFloat(), b = other->toFloat();
     ASSERT_EQ(a.size(), b.size()) << name;
-    for (std::size_t i = 0; i < a.size(); ++i) largest = std::max(largest, double(std::abs(a[i] - b[i])));
+    for (std::size_t i = 0; i < a.size(); ++i)
+      largest = std::max(largest, double(std::abs(a[i] - b[i])));
   }
   // Measured: 3e-6 after 169 Adam steps; float sums in another order drift slightly.
   EXPECT_LT(largest, 1e-4);
@@ -355,9 +358,8 @@ TEST_F(TrainingTest, KilledDaemonLeavesAnInterruptedJobThatResumes) {
       const json& step = job["progress"]["lastCheckpointStep"];
       return step.is_number() ? step.get<std::int64_t>() : 0;
     };
-    json running = waitFor(daemon, jobId, [&](const json& job) {
-      return checkpointed(job) >= 20 || ended(job);
-    });
+    json running = waitFor(daemon, jobId,
+                           [&](const json& job) { return checkpointed(job) >= 20 || ended(job); });
     ASSERT_EQ(running.value("state", ""), "running");
     checkpointStep = checkpointed(running);
     for (const json& pid : running["pids"]) pids.push_back(pid.get<int>());
@@ -446,8 +448,13 @@ TEST_F(TrainingTest, CsvDatasetTrainsAndBadSpecsAreRefused) {
       {"epochs as text", {{"epochs", "ten"}}, 400},
       {"loss for the other task", {{"loss", "mse"}}, 400},
       {"cnn that does not fit the features",
-       {{"model", {{"type", "cnn"}, {"channels", 1}, {"height", 10}, {"width", 10},
-                   {"blocks", {{{"channels", 4}}}}}}}, 400},
+       {{"model",
+         {{"type", "cnn"},
+          {"channels", 1},
+          {"height", 10},
+          {"width", 10},
+          {"blocks", {{{"channels", 4}}}}}}},
+       400},
       {"unknown device", {{"devices", {"gpu-that-is-not-here"}}}, 400},
       {"more memory than the device has", {{"memoryBytes", 1ull << 60}}, 507},
   };
@@ -459,13 +466,17 @@ TEST_F(TrainingTest, CsvDatasetTrainsAndBadSpecsAreRefused) {
     RawResponse response = daemon.post("/api/training/start", spec);
     EXPECT_EQ(response.status, c.status) << response.body;
   }
-  EXPECT_EQ(daemon.request("POST", "/api/training/start", "{not json",
-                           {{"Content-Type", "application/json"}}).status, 400);
+  EXPECT_EQ(daemon
+                .request("POST", "/api/training/start", "{not json",
+                         {{"Content-Type", "application/json"}})
+                .status,
+            400);
   EXPECT_TRUE(daemon.get("/api/training/sessions").json()["sessions"].empty());
 
   // A TorchScript module's parameters are trained; it cannot be exported to ONNX here.
-  RawResponse notAModule = daemon.request("POST", "/api/training/models/upload?name=bad", "not a zip",
-                                          {{"Content-Type", "application/octet-stream"}});
+  RawResponse notAModule =
+      daemon.request("POST", "/api/training/models/upload?name=bad", "not a zip",
+                     {{"Content-Type", "application/octet-stream"}});
   EXPECT_EQ(notAModule.status, 400) << notAModule.body;
   RawResponse module = daemon.request("POST", "/api/training/models/upload?name=small-net",
                                       readFile(kData / "fashion_module.pt"),
@@ -488,7 +499,8 @@ TEST_F(TrainingTest, CsvDatasetTrainsAndBadSpecsAreRefused) {
   const std::string jobId = startJob(daemon, base);
   EXPECT_EQ(daemon.request("DELETE", "/api/training/data/" + dataset).status, 409);
   EXPECT_EQ(daemon.request("DELETE", "/api/training/" + jobId).status, 409) << "running";
-  RawResponse stopped = daemon.post("/api/training/" + jobId + "/stop?graceSeconds=10", json::object());
+  RawResponse stopped =
+      daemon.post("/api/training/" + jobId + "/stop?graceSeconds=10", json::object());
   EXPECT_EQ(stopped.status, 202) << stopped.body;
   EXPECT_EQ(waitFor(daemon, jobId, ended).value("state", ""), "stopped");
   EXPECT_EQ(daemon.request("DELETE", "/api/training/" + jobId).status, 200);
@@ -500,9 +512,9 @@ TEST_F(TrainingTest, CliUploadsTrainsAndFollows) {
   TestDaemon daemon;
   ASSERT_TRUE(daemon.started()) << daemon.log();
   const std::string url = "http://127.0.0.1:" + std::to_string(daemon.port());
-  auto [uploadCode, uploaded] =
-      runProgram({DEVICEOPS_CLI_PATH, "--url", url, "train", "data", "upload",
-                  (kData / "fashion_small.csv").string(), "--name", "small", "--label-column", "label"});
+  auto [uploadCode, uploaded] = runProgram({DEVICEOPS_CLI_PATH, "--url", url, "train", "data",
+                                            "upload", (kData / "fashion_small.csv").string(),
+                                            "--name", "small", "--label-column", "label"});
   ASSERT_EQ(uploadCode, 0) << uploaded;
   EXPECT_NE(uploaded.find("3000 rows, 784 features, 10 classes"), std::string::npos) << uploaded;
   auto [code, output] = runProgram({DEVICEOPS_CLI_PATH, "--url", url, "train", "start", "--dataset",
@@ -514,8 +526,8 @@ TEST_F(TrainingTest, CliUploadsTrainsAndFollows) {
   auto [listCode, list] = runProgram({DEVICEOPS_CLI_PATH, "--url", url, "train", "list"});
   EXPECT_EQ(listCode, 0) << list;
   EXPECT_NE(list.find("completed"), std::string::npos) << list;
-  auto [badCode, bad] = runProgram({DEVICEOPS_CLI_PATH, "--url", url, "train", "start", "--dataset",
-                                    "nope", "--epochs", "1"});
+  auto [badCode, bad] = runProgram(
+      {DEVICEOPS_CLI_PATH, "--url", url, "train", "start", "--dataset", "nope", "--epochs", "1"});
   EXPECT_EQ(badCode, 1) << bad;
   EXPECT_NE(bad.find("not found"), std::string::npos) << bad;
   EXPECT_EQ(daemon.stop(), 0) << daemon.log();

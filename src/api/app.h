@@ -70,9 +70,8 @@ void registerTelemetryUnavailable(http::Router& router, AppContext& context);
 
 // /api/training. `serve` registers an exported ONNX file with the inference registry; without
 // inference it answers kUnavailable (training::unavailableModelServer).
-void registerTrainingRoutes(http::Router& router, AppContext& context,
-                            training::JobManager& jobs, training::DatasetCatalog& datasets,
-                            training::ModelServer serve);
+void registerTrainingRoutes(http::Router& router, AppContext& context, training::JobManager& jobs,
+                            training::DatasetCatalog& datasets, training::ModelServer serve);
 void registerTrainingUnavailable(http::Router& router, AppContext& context);
 
 // Every group with every component disabled but the core ones: the API's full shape (tests).

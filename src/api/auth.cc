@@ -45,10 +45,11 @@ http::Authorizer makeAuthorizer(const config::Config& config) {
       return makeError(ErrorCode::kUnauthenticated, "the bearer token is not valid");
     }
     if (required && static_cast<int>(found->scope) < static_cast<int>(needed)) {
-      return makeError(ErrorCode::kPermissionDenied,
-                       fmt::format("token '{}' has scope '{}'; this endpoint needs '{}'",
-                                   found->name, scopeName(found->scope), scopeName(needed)),
-                       {{"tokenScope", scopeName(found->scope)}, {"requiredScope", scopeName(needed)}});
+      return makeError(
+          ErrorCode::kPermissionDenied,
+          fmt::format("token '{}' has scope '{}'; this endpoint needs '{}'", found->name,
+                      scopeName(found->scope), scopeName(needed)),
+          {{"tokenScope", scopeName(found->scope)}, {"requiredScope", scopeName(needed)}});
     }
     return found->name;
   };

@@ -19,9 +19,9 @@ nlohmann::json encodeBackend(const devices::BackendStatus& backend);
 
 struct EncodedInventory {
   std::uint64_t version = 0;
-  std::string all;  // GET /api/device
-  std::string cpus;  // ?type=cpu
-  std::string gpus;  // ?type=gpu
+  std::string all;                                       // GET /api/device
+  std::string cpus;                                      // ?type=cpu
+  std::string gpus;                                      // ?type=gpu
   std::unordered_map<std::string, std::string> devices;  // id -> GET /api/device/{id}
   std::unordered_map<std::string, std::string> health;   // id -> GET /api/device/{id}/health
 };

@@ -14,7 +14,9 @@ Error unknownDevice(const std::string& id) {
                    {{"deviceId", id}});
 }
 
-http::Reply cachedJson(const std::string& body) { return http::bytesReply(200, "application/json", body); }
+http::Reply cachedJson(const std::string& body) {
+  return http::bytesReply(200, "application/json", body);
+}
 
 class DeviceRoutes {
  public:
@@ -28,7 +30,8 @@ class DeviceRoutes {
     if (*type == "gpu") return cachedJson(encoded->gpus);
     if (*type == "cpu") return cachedJson(encoded->cpus);
     return makeError(ErrorCode::kInvalidArgument,
-                     fmt::format("type '{}' is not 'gpu' or 'cpu'", *type), {{"parameter", "type"}});
+                     fmt::format("type '{}' is not 'gpu' or 'cpu'", *type),
+                     {{"parameter", "type"}});
   }
 
   Result<http::Reply> device(http::Request& request) {

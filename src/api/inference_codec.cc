@@ -9,8 +9,8 @@
 namespace deviceops::api {
 namespace {
 
-using nlohmann::json;
 using inference::ModelInfo;
+using nlohmann::json;
 
 Error fieldError(const std::string& field, const std::string& expected) {
   return makeError(ErrorCode::kInvalidArgument, fmt::format("'{}' must be {}", field, expected),
@@ -91,16 +91,17 @@ json encodeStatistics(const inference::ModelStatistics& statistics) {
 }
 
 json durationStat(std::uint64_t count, std::chrono::nanoseconds total) {
-  return {{"count", count}, {"ns", static_cast<std::uint64_t>(std::max<std::int64_t>(0, total.count()))}};
+  return {{"count", count},
+          {"ns", static_cast<std::uint64_t>(std::max<std::int64_t>(0, total.count()))}};
 }
 
 }  // namespace
 
 Result<inference::LoadRequest> decodeLoadRequest(const json& body, bool requirePath) {
   static const std::set<std::string> kKnown = {
-      "path",      "name",     "version", "devices",        "replicas",      "provider",
-      "instances", "maxQueue", "batching", "sessionOptions", "persist",      "pinned",
-      "keepAliveSeconds"};
+      "path",     "name",      "version",         "devices",  "replicas",
+      "provider", "instances", "maxQueue",        "batching", "sessionOptions",
+      "persist",  "pinned",    "keepAliveSeconds"};
   if (Status keys = checkKeys(body, "", kKnown); !keys.ok()) return keys.error();
   inference::LoadRequest request;
   request.runner.instances = 0;  // unset: RegistryOptions::defaultInstances
@@ -168,8 +169,8 @@ Result<inference::LoadRequest> decodeLoadRequest(const json& body, bool requireP
     if (!batching.is_object()) {
       return fieldError("batching", "an object {enabled, maxBatchSize, maxQueueDelayMicros}");
     }
-    if (Status keys = checkKeys(batching, "batching.",
-                                {"enabled", "maxBatchSize", "maxQueueDelayMicros"});
+    if (Status keys =
+            checkKeys(batching, "batching.", {"enabled", "maxBatchSize", "maxQueueDelayMicros"});
         !keys.ok()) {
       return keys.error();
     }
@@ -200,8 +201,8 @@ Result<inference::LoadRequest> decodeLoadRequest(const json& body, bool requireP
     std::int64_t intra = session.intraOpThreads;
     std::int64_t inter = session.interOpThreads;
     for (const Status& status :
-         {readInteger(options, "graphOptimizationLevel", "sessionOptions.graphOptimizationLevel",
-                      0, 99, level),
+         {readInteger(options, "graphOptimizationLevel", "sessionOptions.graphOptimizationLevel", 0,
+                      99, level),
           readInteger(options, "intraOpThreads", "sessionOptions.intraOpThreads", 0, 1024, intra),
           readInteger(options, "interOpThreads", "sessionOptions.interOpThreads", 0, 1024, inter),
           readBool(options, "cpuArena", "sessionOptions.cpuArena", session.cpuArena),
@@ -235,10 +236,10 @@ Result<inference::LoadRequest> decodeLoadRequest(const json& body, bool requireP
 
 Result<inference::LoadRequest> decodeLoadQuery(const std::map<std::string, std::string>& query) {
   static const std::set<std::string> kIntegers = {
-      "replicas", "instances", "maxQueue", "maxBatchSize", "maxQueueDelayMicros",
-      "graphOptimizationLevel", "intraOpThreads", "interOpThreads", "keepAliveSeconds"};
-  static const std::set<std::string> kBooleans = {"cpuArena", "memoryPattern", "persist",
-                                                  "pinned"};
+      "replicas",       "instances",           "maxQueue",
+      "maxBatchSize",   "maxQueueDelayMicros", "graphOptimizationLevel",
+      "intraOpThreads", "interOpThreads",      "keepAliveSeconds"};
+  static const std::set<std::string> kBooleans = {"cpuArena", "memoryPattern", "persist", "pinned"};
   json body = json::object();
   for (const auto& [key, text] : query) {
     json value;
@@ -370,10 +371,14 @@ json encodeSessions(const std::vector<ModelInfo>& models) {
 
 std::string_view tritonState(const ModelInfo& model, bool autoReload) {
   switch (model.state) {
-    case inference::ModelState::kLoading: return "LOADING";
-    case inference::ModelState::kUnloading: return "UNLOADING";
-    case inference::ModelState::kFailed: return "UNAVAILABLE";
-    case inference::ModelState::kReady: return model.evicted && !autoReload ? "UNAVAILABLE" : "READY";
+    case inference::ModelState::kLoading:
+      return "LOADING";
+    case inference::ModelState::kUnloading:
+      return "UNLOADING";
+    case inference::ModelState::kFailed:
+      return "UNAVAILABLE";
+    case inference::ModelState::kReady:
+      return model.evicted && !autoReload ? "UNAVAILABLE" : "READY";
   }
   return "UNAVAILABLE";
 }

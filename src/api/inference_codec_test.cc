@@ -71,9 +71,13 @@ TEST(InferenceCodecTest, RejectsBadLoadRequestsNamingTheField) {
 }
 
 TEST(InferenceCodecTest, DecodesUploadQueryParameters) {
-  Result<inference::LoadRequest> request = decodeLoadQuery(
-      {{"name", "up"}, {"version", "7"}, {"devices", "cpu0,sim-1"}, {"instances", "2"},
-       {"maxBatchSize", "4"}, {"pinned", "true"}, {"cpuArena", "false"}});
+  Result<inference::LoadRequest> request = decodeLoadQuery({{"name", "up"},
+                                                            {"version", "7"},
+                                                            {"devices", "cpu0,sim-1"},
+                                                            {"instances", "2"},
+                                                            {"maxBatchSize", "4"},
+                                                            {"pinned", "true"},
+                                                            {"cpuArena", "false"}});
   ASSERT_TRUE(request.ok()) << request.error().message;
   EXPECT_EQ(request->name, "up");
   EXPECT_EQ(request->version, "7");
@@ -104,7 +108,8 @@ TEST(InferenceCodecTest, TritonStatisticsAndState) {
   model.statistics.queueTotal = std::chrono::nanoseconds(300);
   model.statistics.computeTotal = std::chrono::nanoseconds(2000);
   model.statistics.batchSizes = {{1, 1}, {2, 1}};
-  model.statistics.lastInference = std::chrono::system_clock::time_point(std::chrono::milliseconds(1234));
+  model.statistics.lastInference =
+      std::chrono::system_clock::time_point(std::chrono::milliseconds(1234));
   const json stats = encodeV2ModelStatistics(model);
   EXPECT_EQ(stats["last_inference"], 1234);
   EXPECT_EQ(stats["inference_count"], 3);

@@ -2,13 +2,14 @@
 // /api/inference/model/{modelId} (GET, DELETE), /api/inference/models, /api/inference/execute,
 // /api/inference/sessions — our error shape. Everything runs on the worker pool; a full queue
 // answers 503 with Retry-After (the error's typed retryAfter). KServe v2: kserve_routes.cc.
+#include "api/inference_routes.h"
+
 #include <fmt/format.h>
 
 #include <filesystem>
 #include <fstream>
 
 #include "api/inference_codec.h"
-#include "api/inference_routes.h"
 #include "api/route_table.h"
 #include "api/routes.h"
 #include "tensor/kserve_codec.h"
@@ -66,7 +67,9 @@ class InferenceRoutes {
     return encoded(models_.unload(request.pathParam("modelId")), encodeUnloadResult);
   }
 
-  Result<http::Reply> models(http::Request&) { return http::jsonReply(200, encodeModels(models_.list())); }
+  Result<http::Reply> models(http::Request&) {
+    return http::jsonReply(200, encodeModels(models_.list()));
+  }
 
   Result<http::Reply> sessions(http::Request&) {
     return http::jsonReply(200, encodeSessions(models_.list()));
@@ -87,9 +90,9 @@ class InferenceRoutes {
     const inference::ExecuteTimings timings{
         milliseconds(result.run.queueTime), milliseconds(result.run.computeTime),
         milliseconds(std::chrono::steady_clock::now() - started)};
-    return http::jsonReply(200, inference::encodeExecuteResponse(
-                                    result.modelId, result.modelName, result.modelVersion,
-                                    result.outputs, timings, result.run.batchSize));
+    return http::jsonReply(
+        200, inference::encodeExecuteResponse(result.modelId, result.modelName, result.modelVersion,
+                                              result.outputs, timings, result.run.batchSize));
   }
 
  private:
@@ -127,7 +130,8 @@ constexpr RouteSpec<InferenceRoutes> kInferenceRoutes[] = {
     {"GET", "/api/inference/sessions", &InferenceRoutes::sessions},
 };
 
-constexpr const char* kDisabled = "inference is disabled on this node ([inference] enabled = false)";
+constexpr const char* kDisabled =
+    "inference is disabled on this node ([inference] enabled = false)";
 
 }  // namespace
 

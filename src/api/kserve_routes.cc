@@ -10,8 +10,8 @@
 #include "api/inference_routes.h"
 #include "api/route_table.h"
 #include "api/routes.h"
-#include "tensor/kserve_codec.h"
 #include "inference/model_repository.h"
+#include "tensor/kserve_codec.h"
 
 namespace deviceops::api {
 namespace {
@@ -68,10 +68,10 @@ class KServeServerRoutes {
     return http::emptyReply(context_.ready.load() && inferenceEnabled_ ? 200 : 400);
   }
   Result<http::Reply> metadata(http::Request&) {
-    return http::jsonReply(200, {{"name", kServerName},
-                                 {"version", DEVICEOPS_VERSION},
-                                 {"extensions",
-                                  {"binary_tensor_data", "model_repository", "statistics"}}});
+    return http::jsonReply(
+        200, {{"name", kServerName},
+              {"version", DEVICEOPS_VERSION},
+              {"extensions", {"binary_tensor_data", "model_repository", "statistics"}}});
   }
 
  private:
@@ -109,7 +109,8 @@ class KServeRoutes {
     ASSIGN_OR_RETURN(inference::InferResult result, models_.infer(std::move(infer)));
     inference::EncodedBody encoded = inference::encodeV2InferResponse(
         {result.modelName, result.modelVersion, decoded.id, std::move(result.outputs)}, decoded);
-    if (!encoded.jsonLength) return http::bytesReply(200, "application/json", std::move(encoded.body));
+    if (!encoded.jsonLength)
+      return http::bytesReply(200, "application/json", std::move(encoded.body));
     return http::bytesReply(200, "application/octet-stream", std::move(encoded.body))
         .withHeader(std::string(inference::kInferenceHeaderContentLength),
                     std::to_string(*encoded.jsonLength));
@@ -124,7 +125,8 @@ class KServeRoutes {
   // Triton: 200 with an empty body when ready, else 400 {"error": "Model version not ready"} —
   // an unknown model included.
   Result<http::Reply> ready(http::Request& request) {
-    Result<inference::ModelInfo> model = models_.find(request.pathParam("m"), versionParam(request));
+    Result<inference::ModelInfo> model =
+        models_.find(request.pathParam("m"), versionParam(request));
     if (model.ok() && tritonState(*model, autoReload_) == "READY") return http::emptyReply(200);
     return makeError(ErrorCode::kInvalidArgument, "Model version not ready");
   }

@@ -49,26 +49,27 @@ Result<std::uint64_t> decodeSize(const json& body) {
   }
   if (value.is_number_integer()) return fieldError(field, "a positive integer (got a negative)");
   if (value.is_number_float()) return fieldError(field, "a whole number of bytes within 2^53");
-  return fieldError(field, hasBytes ? "an integer number of bytes"
-                                    : "an integer or a string like \"512MiB\"");
+  return fieldError(
+      field, hasBytes ? "an integer number of bytes" : "an integer or a string like \"512MiB\"");
 }
 
 }  // namespace
 
 json encodeAllocation(const memory::AllocationRecord& record) {
-  return {{"id", record.id},
-          {"deviceId", record.deviceId},
-          {"sizeBytes", record.bytes},
-          {"kind", memory::allocationKindName(record.kind)},
-          {"label", record.label},
-          {"owner", record.owner},
-          {"createdAt", formatIso8601(record.createdAt)},
-          {"expiresAt", timeOrNull(record.expiresAt)},
-          {"pinned", record.pinned},
-          {"simulated", record.simulated},
-          {"state", memory::allocationStateName(record.state)},
-          {"releasedAt", timeOrNull(record.releasedAt)},
-          {"releaseReason", record.releaseReason.empty() ? json(nullptr) : json(record.releaseReason)}};
+  return {
+      {"id", record.id},
+      {"deviceId", record.deviceId},
+      {"sizeBytes", record.bytes},
+      {"kind", memory::allocationKindName(record.kind)},
+      {"label", record.label},
+      {"owner", record.owner},
+      {"createdAt", formatIso8601(record.createdAt)},
+      {"expiresAt", timeOrNull(record.expiresAt)},
+      {"pinned", record.pinned},
+      {"simulated", record.simulated},
+      {"state", memory::allocationStateName(record.state)},
+      {"releasedAt", timeOrNull(record.releasedAt)},
+      {"releaseReason", record.releaseReason.empty() ? json(nullptr) : json(record.releaseReason)}};
 }
 
 json encodeAllocateResult(const memory::AllocateResult& result) {
@@ -79,13 +80,13 @@ json encodeAllocateResult(const memory::AllocateResult& result) {
   if (result.record.simulated) body["note"] = "simulated device: accounting only, no memory held";
   if (result.verify) {
     const devices::VerifyReport& report = *result.verify;
-    body["verify"] = {{"passed", report.errors == 0},
-                      {"bytesTested", report.bytesTested},
-                      {"errors", report.errors},
-                      {"firstErrorOffset", report.errors > 0 ? json(report.firstErrorOffset)
-                                                             : json(nullptr)},
-                      {"writeBytesPerSecond", report.writeBytesPerSecond()},
-                      {"readBytesPerSecond", report.readBytesPerSecond()}};
+    body["verify"] = {
+        {"passed", report.errors == 0},
+        {"bytesTested", report.bytesTested},
+        {"errors", report.errors},
+        {"firstErrorOffset", report.errors > 0 ? json(report.firstErrorOffset) : json(nullptr)},
+        {"writeBytesPerSecond", report.writeBytesPerSecond()},
+        {"readBytesPerSecond", report.readBytesPerSecond()}};
   } else {
     body["verify"] = nullptr;
   }
@@ -126,8 +127,8 @@ json encodeMemoryStatus(const memory::DeviceMemoryStatus& status) {
 }
 
 Result<memory::AllocateRequest> decodeAllocateRequest(const json& body) {
-  static const std::set<std::string> kKnown = {"deviceId", "sizeBytes", "size", "label",
-                                               "ttlSeconds", "pinned", "verify"};
+  static const std::set<std::string> kKnown = {"deviceId",   "sizeBytes", "size",  "label",
+                                               "ttlSeconds", "pinned",    "verify"};
   for (const auto& [key, value] : body.items()) {
     if (kKnown.count(key) == 0) {
       return makeError(ErrorCode::kInvalidArgument,

@@ -26,8 +26,8 @@ Result<memory::AllocationFilter> decodeFilter(const http::Request& request) {
   if (auto state = request.queryParam("state")) {
     filter.state = memory::parseAllocationState(*state);
     if (!filter.state) {
-      return makeError(ErrorCode::kInvalidArgument, "state '" + *state + "' is not held or released",
-                       {{"parameter", "state"}});
+      return makeError(ErrorCode::kInvalidArgument,
+                       "state '" + *state + "' is not held or released", {{"parameter", "state"}});
     }
   }
   if (auto limit = request.queryParam("limit")) {

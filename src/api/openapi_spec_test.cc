@@ -33,7 +33,8 @@ class ApiRoutesTest : public ::testing::Test {
 
 TEST_F(ApiRoutesTest, SpecAndRouterAgree) {
   std::set<std::string> routed;
-  for (const http::Route& route : router_.routes()) routed.insert(route.method + " " + route.pattern);
+  for (const http::Route& route : router_.routes())
+    routed.insert(route.method + " " + route.pattern);
 
   const auto spec = nlohmann::json::parse(openApiSpecJson());
   ASSERT_EQ(spec["openapi"].get<std::string>().substr(0, 2), "3.");

@@ -57,10 +57,9 @@ void addRoutes(http::Router& router, const config::Config& config, http::ErrorSh
                std::shared_ptr<Group> group, std::span<const RouteSpec<Group>> table) {
   http::RouteGroup routes = router.group(shape);
   for (const RouteSpec<Group>& spec : table) {
-    internal::addRoute(routes, config, spec,
-                       [group, handle = spec.handle](http::Request& request) {
-                         return ((*group).*handle)(request);
-                       });
+    internal::addRoute(routes, config, spec, [group, handle = spec.handle](http::Request& request) {
+      return ((*group).*handle)(request);
+    });
   }
 }
 

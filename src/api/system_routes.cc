@@ -35,8 +35,8 @@ class SwaggerAssets {
     if (file == "swagger-initializer.js") {
       return http::bytesReply(200, "application/javascript", kInitializer);
     }
-    if (file.empty() || file.find('/') != std::string::npos || file.find("..") != std::string::npos ||
-        file.front() == '.') {
+    if (file.empty() || file.find('/') != std::string::npos ||
+        file.find("..") != std::string::npos || file.front() == '.') {
       return makeError(ErrorCode::kNotFound, "no such Swagger UI file");
     }
     std::lock_guard lock(mutex_);
@@ -128,9 +128,10 @@ class SystemRoutes {
       checks[name] = std::move(result.detail);
     }
     const bool isReady = context_.ready.load();
-    return http::jsonReply(isReady ? 200 : 503,
-                           {{"status", !isReady ? "starting" : degraded ? "degraded" : "ready"},
-                            {"checks", checks}});
+    return http::jsonReply(isReady ? 200 : 503, {{"status", !isReady   ? "starting"
+                                                            : degraded ? "degraded"
+                                                                       : "ready"},
+                                                 {"checks", checks}});
   }
 
   Result<http::Reply> version(http::Request&) {

@@ -10,7 +10,6 @@
 #include "api/routes.h"
 #include "api/telemetry_codec.h"
 #include "common/byte_size.h"
-#include "common/prometheus.h"
 
 namespace deviceops::api {
 namespace {
@@ -18,7 +17,8 @@ namespace {
 using nlohmann::json;
 using telemetry::SystemTime;
 
-constexpr const char* kDisabled = "telemetry is disabled on this node ([telemetry] enabled = false)";
+constexpr const char* kDisabled =
+    "telemetry is disabled on this node ([telemetry] enabled = false)";
 
 Error badParameter(const std::string& name, const Error& error) {
   return makeError(ErrorCode::kInvalidArgument, name + ": " + error.message, {{"parameter", name}});
@@ -211,40 +211,6 @@ Result<telemetry::EventQuery> decodeEventQuery(const http::Request& request,
   return query;
 }
 
-void writeTelemetry(prometheus::TextWriter& out, telemetry::TelemetryService& service) {
-  const telemetry::StoreHealth health = service.storeHealth();
-  const prometheus::Labels labels = {{"node", service.node()}, {"store", health.kind}};
-  const auto counter = [&](const char* name, const char* help, double value) {
-    out.family(name, "counter", help);
-    out.sample(name, labels, value);
-  };
-  const auto gauge = [&](const char* name, const char* help, double value) {
-    out.family(name, "gauge", help);
-    out.sample(name, labels, value);
-  };
-  const telemetry::WriterCounters& c = health.counters;
-  counter("deviceops_telemetry_samples_taken_total", "Device samples taken by the sampler.",
-          static_cast<double>(service.sampler().sampleCount()));
-  counter("deviceops_telemetry_samples_written_total", "Device samples written to the store.",
-          static_cast<double>(c.samplesWritten));
-  counter("deviceops_telemetry_samples_lost_total",
-          "Samples dropped because the buffer bound was exceeded while the store was down.",
-          static_cast<double>(c.samplesLost));
-  counter("deviceops_telemetry_events_written_total", "Events written to the store.",
-          static_cast<double>(c.eventsWritten));
-  counter("deviceops_telemetry_events_lost_total", "Events dropped (buffer bound exceeded).",
-          static_cast<double>(c.eventsLost));
-  counter("deviceops_telemetry_write_failures_total", "Failed store write attempts.",
-          static_cast<double>(c.writeFailures));
-  gauge("deviceops_telemetry_buffered_items",
-        "Samples and events waiting for the store (memory and spill file).",
-        static_cast<double>(c.bufferedItems));
-  gauge("deviceops_telemetry_spilled_items", "Of the buffered items, those in the spill file.",
-        static_cast<double>(c.spilledItems));
-  gauge("deviceops_telemetry_store_up", "1 when the last write to the store succeeded.",
-        health.up ? 1.0 : 0.0);
-}
-
 ReadinessCheck telemetryReadiness(telemetry::TelemetryService& service) {
   // "degraded" while writes fail: samples are buffered and the API still answers, so the node
   // stays ready (200 with status "degraded").
@@ -358,23 +324,21 @@ void registerTelemetryRoutes(http::Router& router, AppContext& context,
   context.node = telemetry.node();
   context.readinessChecks.emplace_back("telemetry",
                                        [&telemetry] { return telemetryReadiness(telemetry); });
-  context.metricsWriters.insert(context.metricsWriters.begin(), [&telemetry](std::string& text) {
-    prometheus::TextWriter out(text);
-    writeTelemetry(out, telemetry);
-  });
+  context.metricsWriters.insert(context.metricsWriters.begin(),
+                                [&telemetry](std::string& out) { telemetry.writeMetrics(out); });
 }
 
 void registerTelemetryUnavailable(http::Router& router, AppContext& context) {
   addUnavailableRoutes<TelemetryRoutes>(router, context.config, http::ErrorShape::kApi,
                                         kTelemetryRoutes, kDisabled);
-  context.readinessChecks.emplace_back(
-      "telemetry", [] { return ReadinessCheck{false, json{{"status", "disabled"}}}; });
+  context.readinessChecks.emplace_back("telemetry", [] {
+    return ReadinessCheck{false, json{{"status", "disabled"}}};
+  });
 }
 
 void registerAvailabilityRoutes(http::Router& router, AppContext& context) {
   addRoutes<AvailabilityRoutes>(router, context.config, http::ErrorShape::kApi,
-                                std::make_shared<AvailabilityRoutes>(context),
-                                kAvailabilityRoutes);
+                                std::make_shared<AvailabilityRoutes>(context), kAvailabilityRoutes);
 }
 
 }  // namespace deviceops::api

@@ -27,8 +27,9 @@ Result<std::int64_t> integerParam(const http::Request& request, const std::strin
   std::int64_t value = 0;
   const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
   if (ec != std::errc() || end != text->data() + text->size() || value < min || value > max) {
-    return makeError(ErrorCode::kInvalidArgument,
-                     fmt::format("{}: expected an integer in {}..{}, got \"{}\"", name, min, max, *text));
+    return makeError(
+        ErrorCode::kInvalidArgument,
+        fmt::format("{}: expected an integer in {}..{}, got \"{}\"", name, min, max, *text));
   }
   return value;
 }
@@ -84,9 +85,9 @@ Result<training::DatasetOptions> decodeDatasetOptions(const http::Request& reque
   training::DatasetOptions options;
   options.format = request.queryParam("format").value_or("csv");
   if (options.format != "csv" && options.format != "npy" && options.format != "safetensors") {
-    return makeError(ErrorCode::kInvalidArgument,
-                     "format: expected \"csv\", \"npy\" or \"safetensors\", got \"" +
-                         options.format + "\"");
+    return makeError(
+        ErrorCode::kInvalidArgument,
+        "format: expected \"csv\", \"npy\" or \"safetensors\", got \"" + options.format + "\"");
   }
   options.labelColumn = request.queryParam("labelColumn").value_or("");
   if (const auto delimiter = request.queryParam("delimiter")) {
@@ -198,8 +199,9 @@ class TrainingRoutes {
     if (request.bodyFile.empty()) {
       return makeError(ErrorCode::kInvalidArgument, "the request has no body");
     }
-    return encoded(training::addModule(dataDir_, *name, request.bodyFile),
-                   [](const training::ModuleInfo& module) { return module.toJson(); }, 201);
+    return encoded(
+        training::addModule(dataDir_, *name, request.bodyFile),
+        [](const training::ModuleInfo& module) { return module.toJson(); }, 201);
   }
 
   Result<http::Reply> modules(http::Request&) {
@@ -227,7 +229,8 @@ class TrainingRoutes {
 
   Result<http::Reply> start(http::Request& request) {
     ASSIGN_OR_RETURN(training::JobSpec spec, decodeJobSpec(request, dataDir_));
-    ASSIGN_OR_RETURN(const training::JobRecord job, jobs_.submit(std::move(spec), request.principal));
+    ASSIGN_OR_RETURN(const training::JobRecord job,
+                     jobs_.submit(std::move(spec), request.principal));
     return http::jsonReply(201, training::toSummaryJson(job))
         .withHeader("Location", "/api/training/" + job.id);
   }
@@ -287,8 +290,9 @@ class TrainingRoutes {
   }
 
   Result<http::Reply> checkpoints(http::Request& request) {
-    return encoded(jobs_.checkpoints(request.pathParam("jobId")),
-                   [](const json& list) { return json{{"checkpoints", list}}; });
+    return encoded(jobs_.checkpoints(request.pathParam("jobId")), [](const json& list) {
+      return json{{"checkpoints", list}};
+    });
   }
 
   Result<http::Reply> exportModel(http::Request& request) {
@@ -309,8 +313,8 @@ constexpr RouteSpec<TrainingRoutes> kTrainingRoutes[] = {
     {"POST", "/api/training/data/upload", &TrainingRoutes::uploadDataset, W::kWorker, std::nullopt,
      true, /*bodyToFile=*/true,
      [](const config::Config& config) { return config.training.maxDatasetBytes; }},
-    {"POST", "/api/training/models/upload", &TrainingRoutes::uploadModule, W::kWorker,
-     std::nullopt, true, /*bodyToFile=*/true,
+    {"POST", "/api/training/models/upload", &TrainingRoutes::uploadModule, W::kWorker, std::nullopt,
+     true, /*bodyToFile=*/true,
      [](const config::Config& config) { return config.training.maxModuleBytes; }},
     {"GET", "/api/training/models", &TrainingRoutes::modules},
     {"GET", "/api/training/data", &TrainingRoutes::datasets},
@@ -331,9 +335,8 @@ constexpr RouteSpec<TrainingRoutes> kTrainingRoutes[] = {
 
 }  // namespace
 
-void registerTrainingRoutes(http::Router& router, AppContext& context,
-                            training::JobManager& jobs, training::DatasetCatalog& datasets,
-                            training::ModelServer serve) {
+void registerTrainingRoutes(http::Router& router, AppContext& context, training::JobManager& jobs,
+                            training::DatasetCatalog& datasets, training::ModelServer serve) {
   addRoutes<TrainingRoutes>(
       router, context.config, http::ErrorShape::kApi,
       std::make_shared<TrainingRoutes>(context.config, jobs, datasets, std::move(serve)),

@@ -65,18 +65,17 @@ Result<nlohmann::json> CliSession::getJson(std::string_view target) {
 
 Result<nlohmann::json> CliSession::sendJson(std::string_view method, std::string_view target,
                                             const nlohmann::json& requestBody) {
-  auto response =
-      method == "GET"
-          ? client_.get(target)
-          : client_.request(method, target,
-                            requestBody.is_null() ? std::string() : requestBody.dump());
+  auto response = method == "GET"
+                      ? client_.get(target)
+                      : client_.request(method, target,
+                                        requestBody.is_null() ? std::string() : requestBody.dump());
   if (!response) return response.error();
   if (response->status < 200 || response->status >= 300) return answerError(*response);
   auto body = nlohmann::json::parse(response->body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) {
-    return makeError(ErrorCode::kInternal, fmt::format("the answer to {} {} is not JSON: {}",
-                                                       method, target,
-                                                       bodySnippet(response->body)));
+    return makeError(ErrorCode::kInternal,
+                     fmt::format("the answer to {} {} is not JSON: {}", method, target,
+                                 bodySnippet(response->body)));
   }
   return body;
 }

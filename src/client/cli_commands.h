@@ -68,7 +68,7 @@ Error answerError(const HttpResponse& response);
 void addVersionCommand(CLI::App& app, CommandAction& action, std::string cliVersion);
 void addDeviceCommands(CLI::App& app, CommandAction& action);  // devices, device, health
 void addMemoryCommands(CLI::App& app, CommandAction& action);  // mem alloc|free|status|list
-void addModelCommands(CLI::App& app, CommandAction& action);   // models load|unload|list|show, infer
+void addModelCommands(CLI::App& app, CommandAction& action);  // models load|unload|list|show, infer
 void addTelemetryCommands(CLI::App& app, CommandAction& action);  // stats, events, available
 void addTrainingCommands(CLI::App& app, CommandAction& action);   // train ...
 

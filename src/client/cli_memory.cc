@@ -29,8 +29,7 @@ struct AllocOptions {
 int allocate(CliSession& session, const AllocOptions& options) {
   Json body = {{"deviceId", options.deviceId}};
   // Plain digits are bytes; anything else ("512MiB") is parsed by the server.
-  if (!options.size.empty() &&
-      options.size.find_first_not_of("0123456789") == std::string::npos) {
+  if (!options.size.empty() && options.size.find_first_not_of("0123456789") == std::string::npos) {
     body["sizeBytes"] = std::stoull(options.size);
   } else {
     body["size"] = options.size;
@@ -53,12 +52,12 @@ int allocate(CliSession& session, const AllocOptions& options) {
   if (verify.is_object()) {
     entries.emplace_back("verify", memberAt(verify, "passed") == true ? "passed" : "FAILED");
     entries.emplace_back("verify.errors", scalarText(memberAt(verify, "errors")));
-    entries.emplace_back("verify.write",
-                         formatBytes(static_cast<std::uint64_t>(
-                             numberAt(verify, "writeBytesPerSecond").value_or(0))) + "/s");
-    entries.emplace_back("verify.read",
-                         formatBytes(static_cast<std::uint64_t>(
-                             numberAt(verify, "readBytesPerSecond").value_or(0))) + "/s");
+    entries.emplace_back("verify.write", formatBytes(static_cast<std::uint64_t>(
+                                             numberAt(verify, "writeBytesPerSecond").value_or(0))) +
+                                             "/s");
+    entries.emplace_back("verify.read", formatBytes(static_cast<std::uint64_t>(
+                                            numberAt(verify, "readBytesPerSecond").value_or(0))) +
+                                            "/s");
   }
   if (!stringAt(*result, "note").empty()) entries.emplace_back("note", stringAt(*result, "note"));
   session.out() << renderKeyValues(entries);
@@ -95,7 +94,8 @@ int status(CliSession& session, const std::string& deviceId) {
   }
   const Json& pool = memberAt(*result, "pool");
   entries.emplace_back("pool", stringAt(*result, "poolStrategy"));
-  for (const char* key : {"reservedBytes", "inUseBytes", "cachedBytes", "largestCachedBlockBytes"}) {
+  for (const char* key :
+       {"reservedBytes", "inUseBytes", "cachedBytes", "largestCachedBlockBytes"}) {
     entries.emplace_back(std::string("pool.") + key, bytesText(pool, key));
   }
   entries.emplace_back("pool.fragmentation", formatRatio(numberAt(pool, "fragmentationRatio")));
@@ -114,7 +114,8 @@ struct ListOptions {
 int list(CliSession& session, const ListOptions& options) {
   std::string query;
   const auto add = [&](const char* name, const std::string& value) {
-    if (!value.empty()) query += (query.empty() ? "?" : "&") + std::string(name) + "=" + percentEncode(value);
+    if (!value.empty())
+      query += (query.empty() ? "?" : "&") + std::string(name) + "=" + percentEncode(value);
   };
   add("deviceId", options.deviceId);
   add("label", options.label);
@@ -123,8 +124,15 @@ int list(CliSession& session, const ListOptions& options) {
   auto result = session.getJson("/api/memory/allocations" + query);
   if (!result) return session.report(result.error());
   if (session.jsonOutput()) return session.printJson(*result);
-  Table table({{"ID"}, {"DEVICE"}, {"SIZE", Align::kRight}, {"KIND"}, {"LABEL", Align::kLeft, 24},
-               {"STATE"}, {"CREATED"}, {"EXPIRES"}, {"REASON"}});
+  Table table({{"ID"},
+               {"DEVICE"},
+               {"SIZE", Align::kRight},
+               {"KIND"},
+               {"LABEL", Align::kLeft, 24},
+               {"STATE"},
+               {"CREATED"},
+               {"EXPIRES"},
+               {"REASON"}});
   const Json& allocations = memberAt(*result, "allocations");
   if (allocations.is_array()) {
     for (const Json& a : allocations) {

@@ -102,7 +102,8 @@ std::string uploadQuery(const LoadOptions& options) {
   add("name", options.name.empty() ? fs::path(options.path).stem().string() : options.name);
   add("version", options.version);
   std::string devices;
-  for (const std::string& device : options.devices) devices += (devices.empty() ? "" : ",") + device;
+  for (const std::string& device : options.devices)
+    devices += (devices.empty() ? "" : ",") + device;
   add("devices", devices);
   if (options.replicas > 0) add("replicas", std::to_string(options.replicas));
   if (options.instances > 0) add("instances", std::to_string(options.instances));
@@ -121,8 +122,9 @@ int load(CliSession& session, const LoadOptions& options) {
     }
     std::ostringstream content;
     content << input.rdbuf();
-    auto response = session.client().request("POST", "/api/inference/model/load" + uploadQuery(options),
-                                             content.str(), "application/octet-stream");
+    auto response =
+        session.client().request("POST", "/api/inference/model/load" + uploadQuery(options),
+                                 content.str(), "application/octet-stream");
     if (!response) return session.report(response.error());
     if (response->status < 200 || response->status >= 300) {
       return session.report(answerError(*response));
@@ -164,9 +166,16 @@ int list(CliSession& session) {
   auto result = session.getJson("/api/inference/models");
   if (!result) return session.report(result.error());
   if (session.jsonOutput()) return session.printJson(*result);
-  Table table({{"ID"}, {"NAME", Align::kLeft, 24}, {"VERSION"}, {"STATE"}, {"DEVICES"},
-               {"PROVIDER"}, {"INSTANCES", Align::kRight}, {"CHARGED", Align::kRight},
-               {"INFERENCES", Align::kRight}, {"LAST USED"}});
+  Table table({{"ID"},
+               {"NAME", Align::kLeft, 24},
+               {"VERSION"},
+               {"STATE"},
+               {"DEVICES"},
+               {"PROVIDER"},
+               {"INSTANCES", Align::kRight},
+               {"CHARGED", Align::kRight},
+               {"INFERENCES", Align::kRight},
+               {"LAST USED"}});
   const Json& models = memberAt(*result, "models");
   if (models.is_array()) {
     for (const Json& model : models) {
@@ -249,7 +258,8 @@ int infer(CliSession& session, const InferOptions& options) {
   Result<inference::V2InferResponse> decoded =
       inference::decodeV2InferResponse(response->body, headerLength);
   if (!decoded.ok()) {
-    session.err() << "error: unexpected answer from the server: " << decoded.error().message << "\n";
+    session.err() << "error: unexpected answer from the server: " << decoded.error().message
+                  << "\n";
     return kExitServerError;
   }
   if (!options.outputDir.empty()) {

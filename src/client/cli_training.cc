@@ -40,7 +40,8 @@ struct StartOptions {
 std::string durationText(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "-";
   const auto total = static_cast<long long>(std::llround(seconds));
-  if (total >= 3600) return fmt::format("{}:{:02}:{:02}", total / 3600, total / 60 % 60, total % 60);
+  if (total >= 3600)
+    return fmt::format("{}:{:02}:{:02}", total / 3600, total / 60 % 60, total % 60);
   return fmt::format("{}:{:02}", total / 60, total % 60);
 }
 
@@ -59,12 +60,10 @@ std::string progressLine(const Json& progress) {
   std::string bar = std::string(static_cast<std::size_t>(filled), '=') +
                     (filled < kWidth ? ">" : "") +
                     std::string(static_cast<std::size_t>(std::max(0, kWidth - filled - 1)), ' ');
-  std::string line = fmt::format("[{}] {:5.1f}% {} epoch {}/{} step {}/{}", bar, percent,
-                                 stringAt(progress, "state"),
-                                 scalarText(memberAt(progress, "epoch")),
-                                 scalarText(memberAt(progress, "epochs")),
-                                 scalarText(memberAt(progress, "step")),
-                                 scalarText(memberAt(progress, "totalSteps")));
+  std::string line = fmt::format(
+      "[{}] {:5.1f}% {} epoch {}/{} step {}/{}", bar, percent, stringAt(progress, "state"),
+      scalarText(memberAt(progress, "epoch")), scalarText(memberAt(progress, "epochs")),
+      scalarText(memberAt(progress, "step")), scalarText(memberAt(progress, "totalSteps")));
   if (const auto loss = numberAt(progress, "loss")) line += fmt::format(" loss {:.4f}", *loss);
   line += metricText(memberAt(progress, "metrics"));
   if (const auto rate = numberAt(progress, "samplesPerSecond")) {
@@ -91,7 +90,8 @@ int follow(CliSession& session, const std::string& jobId) {
     const auto now = std::chrono::steady_clock::now();
     if (terminal) {
       session.out() << "\r" << line << "\x1b[K" << std::flush;
-    } else if (line != lastLine && (now - lastPrinted > std::chrono::seconds(2) || endedState(state))) {
+    } else if (line != lastLine &&
+               (now - lastPrinted > std::chrono::seconds(2) || endedState(state))) {
       session.out() << line << "\n" << std::flush;
       lastPrinted = now;
     }
@@ -118,10 +118,10 @@ int upload(CliSession& session, const UploadOptions& options) {
   }
   std::ostringstream content;
   content << input.rdbuf();
-  std::string target = "/api/training/data/upload?name=" +
-                       percentEncode(options.name.empty() ? fs::path(options.file).stem().string()
-                                                          : options.name) +
-                       "&format=" + percentEncode(options.format);
+  std::string target =
+      "/api/training/data/upload?name=" +
+      percentEncode(options.name.empty() ? fs::path(options.file).stem().string() : options.name) +
+      "&format=" + percentEncode(options.format);
   if (!options.labelColumn.empty()) target += "&labelColumn=" + percentEncode(options.labelColumn);
   if (!options.part.empty()) target += "&part=" + percentEncode(options.part);
   if (!options.delimiter.empty()) target += "&delimiter=" + percentEncode(options.delimiter);
@@ -146,8 +146,14 @@ int listDatasets(CliSession& session) {
   auto result = session.getJson("/api/training/data");
   if (!result) return session.report(result.error());
   if (session.jsonOutput()) return session.printJson(*result);
-  Table table({{"ID"}, {"NAME"}, {"FORMAT"}, {"STATE"}, {"ROWS", Align::kRight},
-               {"FEATURES", Align::kRight}, {"CLASSES", Align::kRight}, {"SIZE", Align::kRight}});
+  Table table({{"ID"},
+               {"NAME"},
+               {"FORMAT"},
+               {"STATE"},
+               {"ROWS", Align::kRight},
+               {"FEATURES", Align::kRight},
+               {"CLASSES", Align::kRight},
+               {"SIZE", Align::kRight}});
   for (const Json& d : memberAt(*result, "datasets")) {
     const Json& schema = memberAt(d, "schema");
     table.addRow({stringAt(d, "id"), stringAt(d, "name"), stringAt(d, "format"),
@@ -193,7 +199,8 @@ Result<Json> startBody(const StartOptions& options) {
   if (options.validationSplit >= 0) body["validationSplit"] = options.validationSplit;
   if (!options.devices.empty()) body["devices"] = options.devices;
   if (!body.contains("dataset")) {
-    return makeError(ErrorCode::kInvalidArgument, "--dataset (or a spec file with \"dataset\") is required");
+    return makeError(ErrorCode::kInvalidArgument,
+                     "--dataset (or a spec file with \"dataset\") is required");
   }
   return body;
 }
@@ -221,17 +228,25 @@ int listJobs(CliSession& session) {
   auto result = session.getJson("/api/training/sessions");
   if (!result) return session.report(result.error());
   if (session.jsonOutput()) return session.printJson(*result);
-  Table table({{"JOB"}, {"NAME"}, {"STATE"}, {"MODEL"}, {"DATASET"}, {"EPOCH", Align::kRight},
-               {"STEP", Align::kRight}, {"LOSS", Align::kRight}, {"REASON", Align::kLeft, 60}});
+  Table table({{"JOB"},
+               {"NAME"},
+               {"STATE"},
+               {"MODEL"},
+               {"DATASET"},
+               {"EPOCH", Align::kRight},
+               {"STEP", Align::kRight},
+               {"LOSS", Align::kRight},
+               {"REASON", Align::kLeft, 60}});
   for (const Json& job : memberAt(*result, "sessions")) {
     const Json& p = memberAt(job, "progress");
     const auto loss = numberAt(p, "loss");
-    table.addRow({stringAt(job, "jobId"), stringAt(job, "name"), stringAt(job, "state"),
-                  stringAt(job, "model"), stringAt(job, "dataset"),
-                  fmt::format("{}/{}", scalarText(memberAt(p, "epoch")), scalarText(memberAt(p, "epochs"))),
-                  fmt::format("{}/{}", scalarText(memberAt(p, "step")), scalarText(memberAt(p, "totalSteps"))),
-                  loss ? fmt::format("{:.4f}", *loss) : std::string(),
-                  stringAt(job, "reason")});
+    table.addRow(
+        {stringAt(job, "jobId"), stringAt(job, "name"), stringAt(job, "state"),
+         stringAt(job, "model"), stringAt(job, "dataset"),
+         fmt::format("{}/{}", scalarText(memberAt(p, "epoch")), scalarText(memberAt(p, "epochs"))),
+         fmt::format("{}/{}", scalarText(memberAt(p, "step")),
+                     scalarText(memberAt(p, "totalSteps"))),
+         loss ? fmt::format("{:.4f}", *loss) : std::string(), stringAt(job, "reason")});
   }
   session.out() << table.render();
   return kExitOk;
@@ -270,8 +285,8 @@ int post(CliSession& session, const std::string& target, const Json& body, bool 
 }
 
 int logs(CliSession& session, const std::string& jobId, int tail, int rank) {
-  auto result = session.getJson(fmt::format("/api/training/{}/logs?tail={}&rank={}",
-                                            percentEncode(jobId), tail, rank));
+  auto result = session.getJson(
+      fmt::format("/api/training/{}/logs?tail={}&rank={}", percentEncode(jobId), tail, rank));
   if (!result) return session.report(result.error());
   if (session.jsonOutput()) return session.printJson(*result);
   for (const Json& line : memberAt(*result, "lines")) session.out() << scalarText(line) << "\n";
@@ -286,9 +301,9 @@ int exportJob(CliSession& session, const std::string& jobId, const std::string& 
   if (session.jsonOutput()) return session.printJson(*result);
   session.out() << fmt::format("exported {} to {}\n", jobId, stringAt(*result, "onnx"));
   if (const Json& model = memberAt(*result, "model"); model.is_object()) {
-    session.out() << fmt::format("loaded as model {} ({} version {}); try: deviceops infer {} ...\n",
-                                 stringAt(model, "id"), stringAt(model, "name"),
-                                 stringAt(model, "version"), stringAt(model, "name"));
+    session.out() << fmt::format(
+        "loaded as model {} ({} version {}); try: deviceops infer {} ...\n", stringAt(model, "id"),
+        stringAt(model, "name"), stringAt(model, "version"), stringAt(model, "name"));
   }
   return kExitOk;
 }
@@ -297,15 +312,18 @@ void addDataCommands(CLI::App& train, CommandAction& action) {
   CLI::App* data = train.add_subcommand("data", "datasets: upload, list, delete");
   data->require_subcommand(1);
   auto upload_ = std::make_shared<UploadOptions>();
-  CLI::App* uploadCommand = data->add_subcommand("upload", "upload a CSV, .npy or safetensors file");
+  CLI::App* uploadCommand =
+      data->add_subcommand("upload", "upload a CSV, .npy or safetensors file");
   uploadCommand->add_option("file", upload_->file, "the file")->required();
   uploadCommand->add_option("--name", upload_->name, "dataset name (default: the file stem)");
   uploadCommand->add_option("--format", upload_->format, "csv | npy | safetensors")
       ->check(CLI::IsMember({"csv", "npy", "safetensors"}));
-  uploadCommand->add_option("--label-column", upload_->labelColumn, "CSV label column (default: last)");
+  uploadCommand->add_option("--label-column", upload_->labelColumn,
+                            "CSV label column (default: last)");
   uploadCommand->add_option("--part", upload_->part, "npy: features | labels")
       ->check(CLI::IsMember({"features", "labels"}));
-  uploadCommand->add_option("--delimiter", upload_->delimiter, "CSV delimiter (one character, or tab)");
+  uploadCommand->add_option("--delimiter", upload_->delimiter,
+                            "CSV delimiter (one character, or tab)");
   uploadCommand->callback([&action, upload_] {
     action = [upload_](CliSession& session) { return upload(session, *upload_); };
   });
@@ -316,7 +334,8 @@ void addDataCommands(CLI::App& train, CommandAction& action) {
   deleteCommand->add_option("dataset", *deleteId, "dataset id or name")->required();
   deleteCommand->callback([&action, deleteId] {
     action = [deleteId](CliSession& session) {
-      auto result = session.sendJson("DELETE", "/api/training/data/" + percentEncode(*deleteId), nullptr);
+      auto result =
+          session.sendJson("DELETE", "/api/training/data/" + percentEncode(*deleteId), nullptr);
       if (!result) return session.report(result.error());
       session.out() << "deleted " << *deleteId << "\n";
       return kExitOk;
@@ -340,7 +359,8 @@ void addTrainingCommands(CLI::App& app, CommandAction& action) {
   startCommand->add_option("--model", start_->model, "mlp | cnn | linear");
   startCommand->add_option("--hidden", start_->hidden, "mlp hidden sizes, e.g. --hidden 128,64")
       ->delimiter(',');
-  startCommand->add_option("--activation", start_->activation, "relu | tanh | sigmoid | gelu | leaky_relu");
+  startCommand->add_option("--activation", start_->activation,
+                           "relu | tanh | sigmoid | gelu | leaky_relu");
   startCommand->add_option("--optimizer", start_->optimizer, "sgd | adam | adamw");
   startCommand->add_option("--lr", start_->learningRate, "learning rate");
   startCommand->add_option("--loss", start_->loss, "cross_entropy | mse | mae | huber");
@@ -379,7 +399,8 @@ void addTrainingCommands(CLI::App& app, CommandAction& action) {
     action = [jobId](CliSession& s) { return follow(s, *jobId); };
   });
   CLI::App* stopCommand = withJob("stop", "checkpoint and stop a job");
-  stopCommand->add_option("--grace", *grace, "seconds before it is killed")->check(CLI::Range(0, 3600));
+  stopCommand->add_option("--grace", *grace, "seconds before it is killed")
+      ->check(CLI::Range(0, 3600));
   stopCommand->add_flag("--follow", *followFlag, "wait until it has stopped");
   stopCommand->callback([&action, jobId, grace, followFlag] {
     action = [jobId, grace, followFlag](CliSession& s) {
@@ -392,7 +413,8 @@ void addTrainingCommands(CLI::App& app, CommandAction& action) {
   resumeCommand->add_flag("--follow", *followFlag, "show progress until the job ends");
   resumeCommand->callback([&action, jobId, followFlag] {
     action = [jobId, followFlag](CliSession& s) {
-      return post(s, "/api/training/" + percentEncode(*jobId) + "/resume", nullptr, *followFlag, *jobId);
+      return post(s, "/api/training/" + percentEncode(*jobId) + "/resume", nullptr, *followFlag,
+                  *jobId);
     };
   });
   CLI::App* logsCommand = withJob("logs", "the trainer's log");

@@ -1,13 +1,12 @@
 #include "common/atomic_file.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
 
 namespace deviceops {
 namespace {

@@ -34,8 +34,10 @@ Result<double> unitMultiplier(std::string_view unit) {
 
 Result<std::uint64_t> parseByteSize(std::string_view text) {
   const std::string original(text);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
+    text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+    text.remove_suffix(1);
   if (text.empty()) {
     return makeError(ErrorCode::kInvalidArgument, "size is empty; expected e.g. 512MiB or 1048576");
   }

@@ -7,9 +7,8 @@
 #pragma once
 
 #include <chrono>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace deviceops {
 
@@ -18,7 +17,7 @@ struct Event {
   std::string type;      // dotted, stable: "health.changed", "model.evicted", "memory.refused"
   std::string deviceId;  // empty when not about one device
   std::string severity = "info";  // info | warning | error
-  std::string message;   // one human-readable line
+  std::string message;            // one human-readable line
   nlohmann::json details = nlohmann::json::object();
 };
 

@@ -9,8 +9,8 @@
 //   ASSIGN_OR_RETURN(Model model, registry.find(name));
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
@@ -20,17 +20,17 @@ namespace deviceops {
 
 // Codes are chosen by what the caller can do about them, not by where they came from.
 enum class ErrorCode {
-  kInvalidArgument,    // the request itself is wrong; retrying it unchanged fails again (400)
-  kUnauthenticated,    // no or unknown credentials (401)
-  kPermissionDenied,   // credentials valid but insufficient, or path outside allowed roots (403)
-  kNotFound,           // the named thing does not exist (404)
-  kConflict,           // the state of the target forbids it now, e.g. budget exceeded (409)
-  kPayloadTooLarge,    // body above the configured limit (413)
+  kInvalidArgument,       // the request itself is wrong; retrying it unchanged fails again (400)
+  kUnauthenticated,       // no or unknown credentials (401)
+  kPermissionDenied,      // credentials valid but insufficient, or path outside allowed roots (403)
+  kNotFound,              // the named thing does not exist (404)
+  kConflict,              // the state of the target forbids it now, e.g. budget exceeded (409)
+  kPayloadTooLarge,       // body above the configured limit (413)
   kUnsupportedMediaType,  // wrong Content-Type (415): a JSON body that is not JSON
-  kResourceExhausted,  // the device cannot hold it at all (507)
-  kUnavailable,        // transient: try again later (503)
-  kDeadlineExceeded,   // the work did not finish in time (504)
-  kInternal,           // a bug or an unexpected library failure (500)
+  kResourceExhausted,     // the device cannot hold it at all (507)
+  kUnavailable,           // transient: try again later (503)
+  kDeadlineExceeded,      // the work did not finish in time (504)
+  kInternal,              // a bug or an unexpected library failure (500)
 };
 
 // Stable, documented string form used in JSON error bodies ("INVALID_ARGUMENT", ...).
@@ -53,8 +53,8 @@ inline Error makeError(ErrorCode code, std::string message,
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : state_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
-  Result(Error error) : state_(std::move(error)) {}     // NOLINT(google-explicit-constructor)
+  Result(T value) : state_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
+  Result(Error error) : state_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return state_.index() == 0; }
   explicit operator bool() const { return ok(); }
@@ -100,18 +100,18 @@ const Error& errorOf(const Result<T>& result) {
 
 // Returns the error of `expression` (a Status or a Result) from the enclosing function, whose
 // return type must be constructible from an Error (Status or any Result<T>).
-#define RETURN_IF_ERROR(expression)                                   \
-  do {                                                                \
+#define RETURN_IF_ERROR(expression)                                       \
+  do {                                                                    \
     if (auto&& deviceops_status_ = (expression); !deviceops_status_.ok()) \
-      return ::deviceops::errorOf(deviceops_status_);                 \
+      return ::deviceops::errorOf(deviceops_status_);                     \
   } while (false)
 
 #define DEVICEOPS_CONCAT_INNER_(a, b) a##b
 #define DEVICEOPS_CONCAT_(a, b) DEVICEOPS_CONCAT_INNER_(a, b)
 // Declares `declaration` (e.g. `Model model` or `auto model`) from the value of the Result
 // `expression`, or returns its error from the enclosing function.
-#define ASSIGN_OR_RETURN(declaration, expression)                                          \
-  auto DEVICEOPS_CONCAT_(deviceops_result_, __LINE__) = (expression);                       \
-  if (!DEVICEOPS_CONCAT_(deviceops_result_, __LINE__).ok())                                 \
-    return DEVICEOPS_CONCAT_(deviceops_result_, __LINE__).error();                          \
+#define ASSIGN_OR_RETURN(declaration, expression)                     \
+  auto DEVICEOPS_CONCAT_(deviceops_result_, __LINE__) = (expression); \
+  if (!DEVICEOPS_CONCAT_(deviceops_result_, __LINE__).ok())           \
+    return DEVICEOPS_CONCAT_(deviceops_result_, __LINE__).error();    \
   declaration = std::move(DEVICEOPS_CONCAT_(deviceops_result_, __LINE__)).value()

@@ -9,9 +9,12 @@ enum class Scope { kRead = 0, kOperate = 1, kAdmin = 2 };
 
 constexpr std::string_view scopeName(Scope scope) {
   switch (scope) {
-    case Scope::kRead: return "read";
-    case Scope::kOperate: return "operate";
-    case Scope::kAdmin: return "admin";
+    case Scope::kRead:
+      return "read";
+    case Scope::kOperate:
+      return "operate";
+    case Scope::kAdmin:
+      return "admin";
   }
   return "read";
 }

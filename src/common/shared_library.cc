@@ -19,8 +19,6 @@ SharedLibrary::~SharedLibrary() {
   if (handle_ != nullptr) dlclose(handle_);
 }
 
-void* SharedLibrary::symbol(const char* symbolName) const {
-  return dlsym(handle_, symbolName);
-}
+void* SharedLibrary::symbol(const char* symbolName) const { return dlsym(handle_, symbolName); }
 
 }  // namespace deviceops

@@ -1,5 +1,6 @@
 // SharedLibrary: a dlopen'd vendor library (libvulkan.so.1, libnvidia-ml.so.1, libcuda.so.1).
-// An absent library is an ordinary outcome ("no such devices"), reported as an Error, never a crash.
+// An absent library is an ordinary outcome ("no such devices"), reported as an Error, never a
+// crash.
 #pragma once
 
 #include <memory>

@@ -1,13 +1,13 @@
 #include "config/config.h"
 
 #include <fmt/format.h>
+#include <toml++/toml.h>
 
 #include <charconv>
 #include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "common/byte_size.h"
 
@@ -321,8 +321,9 @@ Status readMemory(const toml::table& table, std::string_view origin, MemoryConfi
   const auto fraction = [](double value) { return value > 0 && value <= 1; };
   if (!fraction(memory.budgetFraction) || !fraction(memory.cpuBudgetFraction) ||
       memory.maxCachedFraction < 0 || memory.maxCachedFraction > 1) {
-    return invalid(origin, "memory.budgetFraction and memory.cpuBudgetFraction must be in (0, 1], "
-                           "memory.maxCachedFraction in [0, 1]");
+    return invalid(origin,
+                   "memory.budgetFraction and memory.cpuBudgetFraction must be in (0, 1], "
+                   "memory.maxCachedFraction in [0, 1]");
   }
   if (memory.poolStrategy != "pool" && memory.poolStrategy != "none") {
     return invalid(origin, "memory.poolStrategy must be \"pool\" or \"none\"");
@@ -361,18 +362,21 @@ Status readTelemetry(const toml::table& table, std::string_view origin, Config& 
   }
   if (telemetry.store == "postgresql" && telemetry.postgresqlUrl.empty() &&
       config.database.rfind("postgres", 0) != 0) {
-    return invalid(origin, "telemetry.store = \"postgresql\" needs telemetry.postgresqlUrl (a "
-                           "libpq connection string) or a postgresql:// `database`");
+    return invalid(origin,
+                   "telemetry.store = \"postgresql\" needs telemetry.postgresqlUrl (a "
+                   "libpq connection string) or a postgresql:// `database`");
   }
   if (telemetry.rawRetention < std::chrono::hours(24) ||
       telemetry.rollupRetention < telemetry.rawRetention) {
-    return invalid(origin, "telemetry.rawRetentionDays must be at least 1 and "
-                           "telemetry.rollupRetentionDays at least rawRetentionDays");
+    return invalid(origin,
+                   "telemetry.rawRetentionDays must be at least 1 and "
+                   "telemetry.rollupRetentionDays at least rawRetentionDays");
   }
   if (telemetry.memoryBufferSamples < 1 ||
       telemetry.bufferMaxSamples < telemetry.memoryBufferSamples) {
-    return invalid(origin, "telemetry.memoryBufferSamples must be at least 1 and at most "
-                           "telemetry.bufferMaxSamples");
+    return invalid(origin,
+                   "telemetry.memoryBufferSamples must be at least 1 and at most "
+                   "telemetry.bufferMaxSamples");
   }
   return Status::success();
 }
@@ -405,9 +409,12 @@ bool isLoopbackHost(std::string_view host) {
 
 bool Config::authRequired() const {
   switch (authMode) {
-    case AuthMode::kAlways: return true;
-    case AuthMode::kNever: return false;
-    case AuthMode::kAuto: return !isLoopbackHost(server.listenHost);
+    case AuthMode::kAlways:
+      return true;
+    case AuthMode::kNever:
+      return false;
+    case AuthMode::kAuto:
+      return !isLoopbackHost(server.listenHost);
   }
   return true;
 }

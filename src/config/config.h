@@ -17,7 +17,6 @@
 
 namespace deviceops::config {
 
-
 struct Token {
   std::string name;    // shown in logs instead of the secret
   std::string secret;  // never logged
@@ -30,14 +29,14 @@ struct ServerConfig {
   std::string listenHost = "127.0.0.1";
   std::uint16_t listenPort = 5000;
   int ioThreads = 2;
-  int workerThreads = 64;            // requests waiting on a model hold one each
+  int workerThreads = 64;  // requests waiting on a model hold one each
   std::uint64_t maxBodyBytes = 64ull << 20;
-  std::chrono::seconds headerTimeout{10};   // to receive a complete request header
-  std::chrono::seconds bodyTimeout{60};     // to receive the body once the header is in
-  std::chrono::seconds idleTimeout{60};     // keep-alive connection with no request
-  std::chrono::seconds shutdownGrace{10};   // in-flight requests get this long on SIGTERM
-  std::filesystem::path readyFile;          // host:port written here once serving
-  std::filesystem::path webRoot;            // swagger-ui-dist and dashboard assets
+  std::chrono::seconds headerTimeout{10};  // to receive a complete request header
+  std::chrono::seconds bodyTimeout{60};    // to receive the body once the header is in
+  std::chrono::seconds idleTimeout{60};    // keep-alive connection with no request
+  std::chrono::seconds shutdownGrace{10};  // in-flight requests get this long on SIGTERM
+  std::filesystem::path readyFile;         // host:port written here once serving
+  std::filesystem::path webRoot;           // swagger-ui-dist and dashboard assets
 };
 
 struct LogConfig {
@@ -54,11 +53,11 @@ struct DevicesConfig {
 };
 
 struct MemoryConfig {
-  double budgetFraction = 0.9;                 // of a GPU's memory
-  std::uint64_t reserveBytes = 256ull << 20;   // kept free on every GPU
-  double cpuBudgetFraction = 0.5;              // of RAM, for the cpu device
-  std::string poolStrategy = "pool";           // "pool" | "none"
-  double maxCachedFraction = 0.25;             // pool cache bound, fraction of the budget
+  double budgetFraction = 0.9;                // of a GPU's memory
+  std::uint64_t reserveBytes = 256ull << 20;  // kept free on every GPU
+  double cpuBudgetFraction = 0.5;             // of RAM, for the cpu device
+  std::string poolStrategy = "pool";          // "pool" | "none"
+  double maxCachedFraction = 0.25;            // pool cache bound, fraction of the budget
   std::chrono::milliseconds reaperInterval{1000};
   std::chrono::seconds maxTtl{7 * 24 * 3600};
 };
@@ -67,10 +66,10 @@ struct InferenceConfig {
   bool enabled = true;
   std::vector<std::filesystem::path> modelRoots;  // empty: <dataDir>/models
   std::uint64_t maxUploadBytes = 2ull << 30;
-  bool autoReload = true;                  // infer on an evicted model reloads it
-  std::chrono::seconds keepAlive{0};       // idle models unloaded after this; 0: never
-  int instances = 1;                       // session instances per placement
-  std::size_t maxQueue = 256;              // queued requests per placement before 503
+  bool autoReload = true;             // infer on an evicted model reloads it
+  std::chrono::seconds keepAlive{0};  // idle models unloaded after this; 0: never
+  int instances = 1;                  // session instances per placement
+  std::size_t maxQueue = 256;         // queued requests per placement before 503
 };
 
 // [telemetry]: device sampling, its store and the device-monitor schema (issue 5).
@@ -90,7 +89,7 @@ struct TelemetryConfig {
 // [training]: datasets, training jobs and their trainer processes (issue 6, docs/TRAINING.md).
 struct TrainingConfig {
   bool enabled = true;
-  std::filesystem::path trainerPath;          // empty: deviceops-trainer next to deviceopsd
+  std::filesystem::path trainerPath;  // empty: deviceops-trainer next to deviceopsd
   std::uint64_t maxDatasetBytes = 4ull << 30;
   std::uint64_t maxModuleBytes = 1ull << 30;  // TorchScript uploads
   int maxConcurrentJobs = 1;                  // trainer attempts running at once
@@ -102,7 +101,7 @@ struct TrainingConfig {
 struct Config {
   ServerConfig server;
   LogConfig log;
-  std::filesystem::path dataDir;  // default: $XDG_DATA_HOME/deviceops or ~/.local/share/deviceops
+  std::filesystem::path dataDir;    // default: $XDG_DATA_HOME/deviceops or ~/.local/share/deviceops
   std::string database = "sqlite";  // "sqlite" or a postgresql:// connection string
   AuthMode authMode = AuthMode::kAuto;
   std::vector<Token> tokens;

@@ -165,8 +165,7 @@ spillFile = "/var/tmp/spill.jsonl"
   EXPECT_EQ(Config{}.telemetry.interval, std::chrono::seconds(5));
   EXPECT_EQ(Config{}.telemetry.store, "sqlite");
 
-  for (const char* bad : {"[telemetry]\nintervalSeconds = 0\n",
-                          "[telemetry]\nstore = \"mysql\"\n",
+  for (const char* bad : {"[telemetry]\nintervalSeconds = 0\n", "[telemetry]\nstore = \"mysql\"\n",
                           "[telemetry]\nstore = \"postgresql\"\n",
                           "[telemetry]\nrawRetentionDays = 30\nrollupRetentionDays = 7\n",
                           "[telemetry]\nmemoryBufferSamples = 10\nbufferMaxSamples = 5\n",

@@ -1,9 +1,9 @@
 // deviceopsd: the daemon. Configuration: defaults < --config FILE < DEVICEOPS_* environment
 // < flags. Exits 0 after SIGTERM/SIGINT once in-flight requests finished (bounded grace).
-#include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
@@ -182,9 +182,10 @@ int run(config::Config config, const sigset_t& signals) {
     return 1;
   }
   if (config.authRequired() && config.tokens.empty()) {
-    spdlog::error("authentication is required (listening on {} or auth.mode = \"always\") but no "
-                  "[[auth.tokens]] are configured; refusing to start an API nobody can use",
-                  config.server.listenHost);
+    spdlog::error(
+        "authentication is required (listening on {} or auth.mode = \"always\") but no "
+        "[[auth.tokens]] are configured; refusing to start an API nobody can use",
+        config.server.listenHost);
     return 1;
   }
   devices::InventoryOptions inventoryOptions;
@@ -263,24 +264,25 @@ int run(config::Config config, const sigset_t& signals) {
     datasets = std::move(catalog.value());
     training::TrainingOptions options;
     options.dataDir = config.dataDir;
-    options.trainerExecutable = config.training.trainerPath.empty()
-                                    ? std::filesystem::read_symlink("/proc/self/exe", error)
-                                              .parent_path() / "deviceops-trainer"
-                                    : config.training.trainerPath;
+    options.trainerExecutable =
+        config.training.trainerPath.empty()
+            ? std::filesystem::read_symlink("/proc/self/exe", error).parent_path() /
+                  "deviceops-trainer"
+            : config.training.trainerPath;
     options.maxConcurrentJobs = config.training.maxConcurrentJobs;
     options.queueWhenFull = config.training.queueWhenFull;
     options.autoResume = config.training.autoResume;
     options.stopGrace = config.training.stopGrace;
-    auto manager = training::JobManager::open(options, *datasets, inventory, &memoryService,
-                                              *events);
+    auto manager =
+        training::JobManager::open(options, *datasets, inventory, &memoryService, *events);
     if (!manager.ok()) {
       spdlog::error("training jobs: {}", manager.error().message);
       return 1;
     }
     jobs = std::move(manager.value());
-    api::registerTrainingRoutes(router, context, *jobs, *datasets,
-                                models ? training::registryModelServer(*models)
-                                       : training::unavailableModelServer());
+    api::registerTrainingRoutes(
+        router, context, *jobs, *datasets,
+        models ? training::registryModelServer(*models) : training::unavailableModelServer());
     spdlog::info("training: trainer {}, {} job(s) at a time", options.trainerExecutable.string(),
                  options.maxConcurrentJobs);
   } else {
@@ -368,8 +370,8 @@ int main(int argc, char** argv) {
     }
     config = std::move(loaded.value());
   }
-  Result<config::Config> withEnvironment =
-      config::applyEnvironment(std::move(config), [](const char* name) { return std::getenv(name); });
+  Result<config::Config> withEnvironment = config::applyEnvironment(
+      std::move(config), [](const char* name) { return std::getenv(name); });
   if (!withEnvironment.ok()) {
     std::cerr << "deviceopsd: " << withEnvironment.error().message << "\n";
     return 2;

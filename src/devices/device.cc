@@ -8,10 +8,14 @@ std::string_view deviceTypeName(DeviceType type) {
 
 std::string_view healthStatusName(HealthStatus status) {
   switch (status) {
-    case HealthStatus::kHealthy: return "healthy";
-    case HealthStatus::kDegraded: return "degraded";
-    case HealthStatus::kCritical: return "critical";
-    case HealthStatus::kLost: return "lost";
+    case HealthStatus::kHealthy:
+      return "healthy";
+    case HealthStatus::kDegraded:
+      return "degraded";
+    case HealthStatus::kCritical:
+      return "critical";
+    case HealthStatus::kLost:
+      return "lost";
   }
   return "lost";
 }

@@ -5,8 +5,8 @@
 // serves cached snapshots. Units are in the field names: bytes, celsius, watts, MHz, ratio 0..1.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,11 +27,11 @@ struct Readings {
   std::optional<double> temperatureCelsius;
   std::optional<double> slowdownTemperatureCelsius;  // driver's thermal slowdown threshold
   std::optional<double> shutdownTemperatureCelsius;
-  std::optional<double> utilizationRatio;  // 0..1, compute busy fraction
+  std::optional<double> utilizationRatio;        // 0..1, compute busy fraction
   std::optional<double> memoryUtilizationRatio;  // 0..1, memory controller busy fraction
   std::optional<double> powerWatts;
   std::optional<double> powerLimitWatts;
-  std::optional<double> clockMhz;          // current graphics/core clock
+  std::optional<double> clockMhz;  // current graphics/core clock
   std::optional<double> clockMaxMhz;
   std::optional<double> memoryClockMhz;
   std::optional<double> memoryClockMaxMhz;
@@ -49,9 +49,9 @@ struct Readings {
 };
 
 struct MemoryInfo {
-  std::uint64_t totalBytes = 0;              // device-local memory (RAM for the CPU)
-  std::optional<std::uint64_t> usedBytes;    // as the driver reports it
-  std::optional<std::uint64_t> freeBytes;    // as the driver reports it
+  std::uint64_t totalBytes = 0;            // device-local memory (RAM for the CPU)
+  std::optional<std::uint64_t> usedBytes;  // as the driver reports it
+  std::optional<std::uint64_t> freeBytes;  // as the driver reports it
 };
 
 struct DeviceRecord {

@@ -39,8 +39,7 @@ void checkTemperature(const Readings& readings, const HealthThresholds& threshol
   }
 }
 
-void checkThrottling(const Readings& readings, const HealthThresholds& thresholds,
-                     Health& health) {
+void checkThrottling(const Readings& readings, const HealthThresholds& thresholds, Health& health) {
   if (!thresholds.throttlingDegrades) return;
   if (readings.thermalThrottling) {
     add(health, "thermalThrottling", HealthStatus::kDegraded,

@@ -108,8 +108,8 @@ void Inventory::runBackend(BackendSlot& slot) {
         for (const auto& [key, previous] : slot.lastSeen) {
           if (current.count(key) == 0) {
             DeviceRecord missing = previous;
-            missing.queryError = "the device is no longer reported by the " + slot.status.name +
-                                 " backend";
+            missing.queryError =
+                "the device is no longer reported by the " + slot.status.name + " backend";
             current[key] = std::move(missing);
           }
         }
@@ -155,8 +155,8 @@ void Inventory::publish() {
     DeviceView view;
     view.id = std::move(merged.id);
     view.backends = std::move(merged.backends);
-    view.health = evaluateHealth(merged.record, options_.thresholds,
-                                 staleByBackend[merged.record.backend]);
+    view.health =
+        evaluateHealth(merged.record, options_.thresholds, staleByBackend[merged.record.backend]);
     view.updatedAt = updatedByBackend[merged.record.backend];
     view.record = std::move(merged.record);
     next->devices.push_back(std::move(view));

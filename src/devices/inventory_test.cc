@@ -75,8 +75,8 @@ TEST(InventoryTest, StartPublishesDevicesOfEveryBackend) {
   simulated.devices.resize(5);
   std::vector<std::unique_ptr<Backend>> backends;
   backends.push_back(makeSimulatedBackend(simulated));
-  backends.push_back(std::make_unique<ScriptedBackendDouble>(
-      std::make_shared<ScriptedBackendDouble::Script>()));
+  backends.push_back(
+      std::make_unique<ScriptedBackendDouble>(std::make_shared<ScriptedBackendDouble::Script>()));
   Inventory inventory(std::move(backends), fastOptions());
   inventory.start();
   auto snapshot = inventory.snapshot();

@@ -1,7 +1,7 @@
 // Merging records that several backends report for the same physical device, and the stable
 // device ids (documented in docs/ARCHITECTURE.md, "Device ids"):
-//   - a device with a PCI address:      "gpu-" + address with ':' and '.' as '-'  (gpu-0000-03-00-0)
-//   - else one with a UUID:             "gpu-" + first 12 hex digits of the UUID   (gpu-3f2a9c1e0b7d)
+//   - a device with a PCI address:      "gpu-" + address with ':' and '.' as '-' (gpu-0000-03-00-0)
+//   - else one with a UUID:             "gpu-" + first 12 hex digits of the UUID (gpu-3f2a9c1e0b7d)
 //   - the CPU:                          "cpu" + local key                           (cpu0)
 //   - simulated devices:                "sim-" + index                              (sim-0)
 //   - anything else:                    backend + "-" + local key

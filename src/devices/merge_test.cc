@@ -57,10 +57,10 @@ TEST(MergeTest, SameGpuFromNvmlAndVulkanAppearsOnceWithNvmlAsPrimary) {
 }
 
 TEST(MergeTest, AmdSysfsAndVulkanMergeByPciAddress) {
-  auto merged = mergeRecords({record("amd", "0000:03:00.0", "", "0000:03:00.0"),
-                              record("vulkan", "x", "cccccccc-0000-0000-0000-000000000003",
-                                     "0000:03:00.0"),
-                              record("amd", "0000:04:00.0", "", "0000:04:00.0")});
+  auto merged =
+      mergeRecords({record("amd", "0000:03:00.0", "", "0000:03:00.0"),
+                    record("vulkan", "x", "cccccccc-0000-0000-0000-000000000003", "0000:03:00.0"),
+                    record("amd", "0000:04:00.0", "", "0000:04:00.0")});
   ASSERT_EQ(merged.size(), 2u);
   EXPECT_EQ(merged[0].id, "gpu-0000-03-00-0");
   EXPECT_EQ(merged[0].backends, (std::vector<std::string>{"amd", "vulkan"}));

@@ -10,17 +10,28 @@ namespace deviceops::http {
 
 int httpStatusFor(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kInvalidArgument: return 400;
-    case ErrorCode::kUnauthenticated: return 401;
-    case ErrorCode::kPermissionDenied: return 403;
-    case ErrorCode::kNotFound: return 404;
-    case ErrorCode::kConflict: return 409;
-    case ErrorCode::kPayloadTooLarge: return 413;
-    case ErrorCode::kUnsupportedMediaType: return 415;
-    case ErrorCode::kResourceExhausted: return 507;
-    case ErrorCode::kUnavailable: return 503;
-    case ErrorCode::kDeadlineExceeded: return 504;
-    case ErrorCode::kInternal: return 500;
+    case ErrorCode::kInvalidArgument:
+      return 400;
+    case ErrorCode::kUnauthenticated:
+      return 401;
+    case ErrorCode::kPermissionDenied:
+      return 403;
+    case ErrorCode::kNotFound:
+      return 404;
+    case ErrorCode::kConflict:
+      return 409;
+    case ErrorCode::kPayloadTooLarge:
+      return 413;
+    case ErrorCode::kUnsupportedMediaType:
+      return 415;
+    case ErrorCode::kResourceExhausted:
+      return 507;
+    case ErrorCode::kUnavailable:
+      return 503;
+    case ErrorCode::kDeadlineExceeded:
+      return 504;
+    case ErrorCode::kInternal:
+      return 500;
   }
   return 500;
 }
@@ -40,8 +51,8 @@ Reply errorReply(const Error& error, ErrorShape shape) {
     reply.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"deviceops\"");
   }
   if (error.retryAfter) {
-    reply.headers.emplace_back("Retry-After",
-                               std::to_string(std::max<std::int64_t>(1, error.retryAfter->count())));
+    reply.headers.emplace_back(
+        "Retry-After", std::to_string(std::max<std::int64_t>(1, error.retryAfter->count())));
   } else if (error.code == ErrorCode::kUnavailable) {
     reply.headers.emplace_back("Retry-After", "1");
   }
@@ -73,30 +84,30 @@ Result<nlohmann::json> parseJsonBody(const Request& request, bool requireObject)
   }
   const std::string_view contentType = request.header("content-type");
   if (!contentType.empty() && contentType.find("json") == std::string_view::npos) {
-    return makeError(ErrorCode::kUnsupportedMediaType,
-                     fmt::format("Content-Type '{}' is not JSON; send application/json",
-                                 contentType));
+    return makeError(
+        ErrorCode::kUnsupportedMediaType,
+        fmt::format("Content-Type '{}' is not JSON; send application/json", contentType));
   }
   try {
     nlohmann::json parsed = nlohmann::json::parse(request.body);
     if (requireObject && !parsed.is_object()) {
-      return makeError(ErrorCode::kInvalidArgument,
-                       fmt::format("request body must be a JSON object, not {}",
-                                   parsed.type_name()));
+      return makeError(
+          ErrorCode::kInvalidArgument,
+          fmt::format("request body must be a JSON object, not {}", parsed.type_name()));
     }
     return parsed;
   } catch (const nlohmann::json::parse_error& error) {
-    return makeError(ErrorCode::kInvalidArgument,
-                     fmt::format("invalid JSON at byte {}: {}", error.byte,
-                                 std::string(error.what()).substr(
-                                     std::string(error.what()).find(':') + 2)),
-                     {{"position", error.byte}});
+    return makeError(
+        ErrorCode::kInvalidArgument,
+        fmt::format("invalid JSON at byte {}: {}", error.byte,
+                    std::string(error.what()).substr(std::string(error.what()).find(':') + 2)),
+        {{"position", error.byte}});
   } catch (const nlohmann::json::exception& error) {
     // e.g. out_of_range.406: a number too large for a double ("-3e25475").
-    return makeError(ErrorCode::kInvalidArgument,
-                     fmt::format("invalid JSON: {}",
-                                 std::string(error.what()).substr(
-                                     std::string(error.what()).find(']') + 2)));
+    return makeError(
+        ErrorCode::kInvalidArgument,
+        fmt::format("invalid JSON: {}",
+                    std::string(error.what()).substr(std::string(error.what()).find(']') + 2)));
   }
 }
 

@@ -23,9 +23,7 @@ std::optional<std::string> Request::queryParam(const std::string& name) const {
   return it->second;
 }
 
-const std::string& Request::pathParam(const std::string& name) const {
-  return pathParams.at(name);
-}
+const std::string& Request::pathParam(const std::string& name) const { return pathParams.at(name); }
 
 Reply Reply::withHeader(std::string name, std::string value) && {
   headers.emplace_back(std::move(name), std::move(value));

@@ -7,20 +7,19 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 namespace deviceops::http {
 
 struct Request {
-  std::string method;  // "GET", "POST", ...
-  std::string target;  // raw request target, "/api/device?type=gpu"
-  std::string path;    // percent-decoded path, "/api/device"
+  std::string method;                             // "GET", "POST", ...
+  std::string target;                             // raw request target, "/api/device?type=gpu"
+  std::string path;                               // percent-decoded path, "/api/device"
   std::map<std::string, std::string> query;       // decoded query parameters
   std::map<std::string, std::string> headers;     // lowercased names
   std::map<std::string, std::string> pathParams;  // filled by the router

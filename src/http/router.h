@@ -28,8 +28,8 @@ enum class ErrorShape {
 };
 
 enum class Execution {
-  kInline,   // cheap and non-blocking (reads a cached snapshot): runs on the I/O thread
-  kWorker,   // may block or take time: runs on the worker pool
+  kInline,  // cheap and non-blocking (reads a cached snapshot): runs on the I/O thread
+  kWorker,  // may block or take time: runs on the worker pool
 };
 
 struct Route {

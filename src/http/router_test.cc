@@ -69,8 +69,8 @@ TEST_F(RouterTest, CapturesParametersAndListsAllowedMethods) {
   const auto body = nlohmann::json::parse(reply.body);
   EXPECT_EQ(body["error"]["code"], "METHOD_NOT_ALLOWED");
   EXPECT_EQ(body["error"]["details"]["allowed"], nlohmann::json::array({"DELETE", "POST"}));
-  EXPECT_EQ(reply.headers, (std::vector<std::pair<std::string, std::string>>{
-                               {"Allow", "DELETE, POST"}}));
+  EXPECT_EQ(reply.headers,
+            (std::vector<std::pair<std::string, std::string>>{{"Allow", "DELETE, POST"}}));
   EXPECT_EQ(router.match("GET", "/nowhere").allowedMethods.size(), 0u);
 }
 
@@ -105,13 +105,17 @@ TEST(TargetTest, RejectsMalformedTargets) {
 }
 
 TEST(ErrorsTest, EveryCodeHasOneStatusAndTheBodyShape) {
-  const std::pair<ErrorCode, int> cases[] = {
-      {ErrorCode::kInvalidArgument, 400}, {ErrorCode::kUnauthenticated, 401},
-      {ErrorCode::kPermissionDenied, 403}, {ErrorCode::kNotFound, 404},
-      {ErrorCode::kConflict, 409},
-      {ErrorCode::kPayloadTooLarge, 413}, {ErrorCode::kUnsupportedMediaType, 415},
-      {ErrorCode::kResourceExhausted, 507}, {ErrorCode::kUnavailable, 503},
-      {ErrorCode::kDeadlineExceeded, 504}, {ErrorCode::kInternal, 500}};
+  const std::pair<ErrorCode, int> cases[] = {{ErrorCode::kInvalidArgument, 400},
+                                             {ErrorCode::kUnauthenticated, 401},
+                                             {ErrorCode::kPermissionDenied, 403},
+                                             {ErrorCode::kNotFound, 404},
+                                             {ErrorCode::kConflict, 409},
+                                             {ErrorCode::kPayloadTooLarge, 413},
+                                             {ErrorCode::kUnsupportedMediaType, 415},
+                                             {ErrorCode::kResourceExhausted, 507},
+                                             {ErrorCode::kUnavailable, 503},
+                                             {ErrorCode::kDeadlineExceeded, 504},
+                                             {ErrorCode::kInternal, 500}};
   for (const auto& [code, status] : cases) {
     Reply response = errorReply(makeError(code, "what went wrong", {{"k", 1}}));
     EXPECT_EQ(response.status, status);

@@ -1,6 +1,8 @@
 #include "http/server.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <boost/asio.hpp>
@@ -10,13 +12,11 @@
 #include <condition_variable>
 #include <filesystem>
 #include <limits>
-#include <optional>
-#include <sys/socket.h>
-#include <unistd.h>
-#include <utility>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
+#include <utility>
 
 #include "http/errors.h"
 
@@ -35,8 +35,7 @@ using SteadyClock = std::chrono::steady_clock;
 // (Plain socket + own timer instead of beast::tcp_stream: Beast 1.74's stream timeouts showed a
 // use-after-free under load on a multi-threaded io_context with strands.)
 struct Connection : std::enable_shared_from_this<Connection> {
-  explicit Connection(tcp::socket s)
-      : socket(std::move(s)), deadline(socket.get_executor()) {}
+  explicit Connection(tcp::socket s) : socket(std::move(s)), deadline(socket.get_executor()) {}
   void expiresAfter(std::chrono::milliseconds timeout) { deadline.expires_after(timeout); }
   tcp::socket socket;
   asio::steady_timer deadline;
@@ -87,9 +86,9 @@ class HttpServer::Impl {
     if (!ec) acceptor_.bind(endpoint, ec);
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
-      return makeError(ErrorCode::kUnavailable,
-                       fmt::format("cannot listen on {}:{}: {}", options_.host, options_.port,
-                                   ec.message()));
+      return makeError(
+          ErrorCode::kUnavailable,
+          fmt::format("cannot listen on {}:{}: {}", options_.host, options_.port, ec.message()));
     }
     bound_ = acceptor_.local_endpoint();
     asio::co_spawn(io_, acceptLoop(), asio::detached);
@@ -215,9 +214,9 @@ class HttpServer::Impl {
     }
     boost::system::error_code ec;
     const auto remoteEndpoint = connection->socket.remote_endpoint(ec);
-    const std::string remote = ec ? std::string("unknown")
-                                  : fmt::format("{}:{}", remoteEndpoint.address().to_string(),
-                                                remoteEndpoint.port());
+    const std::string remote =
+        ec ? std::string("unknown")
+           : fmt::format("{}:{}", remoteEndpoint.address().to_string(), remoteEndpoint.port());
     beast::flat_buffer buffer;
     try {
       while (!stopping_) {
@@ -267,17 +266,18 @@ class HttpServer::Impl {
     const auto rawTarget = header.target();
     const auto rawMethod = header.method_string();
     if (auto target = parseTarget(std::string_view(rawTarget.data(), rawTarget.size()))) {
-      route = router_.match(std::string_view(rawMethod.data(), rawMethod.size()), target->path).route;
+      route =
+          router_.match(std::string_view(rawMethod.data(), rawMethod.size()), target->path).route;
     }
     const std::uint64_t bodyLimit =
         route != nullptr && route->maxBodyBytes ? *route->maxBodyBytes : options_.maxBodyBytes;
     const ErrorShape shape = route != nullptr ? route->errorShape : ErrorShape::kApi;
     if (const auto length = parser.content_length(); length && *length > bodyLimit) {
-      co_await writeError(connection, shape, ErrorCode::kPayloadTooLarge,
-                          fmt::format("request body of {} bytes exceeds the limit of {} bytes",
-                                      *length, bodyLimit),
-                          header.version(), remote, started,
-                          std::string(header.method_string()), std::string(header.target()));
+      co_await writeError(
+          connection, shape, ErrorCode::kPayloadTooLarge,
+          fmt::format("request body of {} bytes exceeds the limit of {} bytes", *length, bodyLimit),
+          header.version(), remote, started, std::string(header.method_string()),
+          std::string(header.target()));
       co_return false;
     }
     parser.body_limit(bodyLimit);
@@ -303,8 +303,8 @@ class HttpServer::Impl {
     bool keepAliveRequested = header.keep_alive();
     if (toFile) {
       request = toRequest(parser.get(), remote);
-      std::optional<TemporaryBodyFile> file = co_await readBodyToFile(connection, buffer, parser,
-                                                                      remote, started, bodyLimit);
+      std::optional<TemporaryBodyFile> file =
+          co_await readBodyToFile(connection, buffer, parser, remote, started, bodyLimit);
       if (!file) co_return false;
       request.bodyFile = file->release();
     } else {
@@ -330,7 +330,7 @@ class HttpServer::Impl {
     const bool ok = co_await writeResponse(connection, std::move(response), version, keepAlive,
                                            request.method == "HEAD", remote, started, request);
     setBusy(id, false);
-    co_return ok && keepAlive;
+    co_return ok&& keepAlive;
   }
 
   // A temporary file that removes itself unless released.
@@ -368,8 +368,8 @@ class HttpServer::Impl {
     parser.get().body().open(file.path().c_str(), beast::file_mode::write, ec);
     if (ec) {
       spdlog::error("cannot create {}: {}", file.path().string(), ec.message());
-      co_await writeError(connection, ErrorShape::kApi, ErrorCode::kInternal, "cannot store the request body", 11,
-                          remote, started, "-", "-");
+      co_await writeError(connection, ErrorShape::kApi, ErrorCode::kInternal,
+                          "cannot store the request body", 11, remote, started, "-", "-");
       co_return std::nullopt;
     }
     connection.expiresAfter(options_.bodyTimeout);
@@ -485,7 +485,8 @@ class HttpServer::Impl {
     if (head) message.body().clear();
     boost::system::error_code ec;
     connection.expiresAfter(options_.writeTimeout);
-    co_await bhttp::async_write(connection.socket, message, asio::redirect_error(use_awaitable, ec));
+    co_await bhttp::async_write(connection.socket, message,
+                                asio::redirect_error(use_awaitable, ec));
     logAccess(remote, request.method, request.target, response.status, bytes, started,
               request.principal);
     co_return !ec;
@@ -518,8 +519,8 @@ class HttpServer::Impl {
     std::shared_ptr<ResponseStream> stream = std::move(response.stream);
     while (!ec && !stopping_) {
       connection.expiresAfter(options_.writeTimeout + kPoll);
-      std::optional<std::string> piece =
-          co_await asio::co_spawn(workers_.get_executor(), pollStream(stream, kPoll), use_awaitable);
+      std::optional<std::string> piece = co_await asio::co_spawn(
+          workers_.get_executor(), pollStream(stream, kPoll), use_awaitable);
       if (!piece) break;
       if (piece->empty()) {
         if (clientGone(connection)) break;
@@ -541,7 +542,7 @@ class HttpServer::Impl {
 #pragma GCC diagnostic pop
 
   static awaitable<std::optional<std::string>> pollStream(std::shared_ptr<ResponseStream> stream,
-                                                         std::chrono::milliseconds wait) {
+                                                          std::chrono::milliseconds wait) {
     co_return stream->next(wait);
   }
 
@@ -555,8 +556,7 @@ class HttpServer::Impl {
   }
 
   awaitable<void> writeError(Connection& connection, ErrorShape shape, ErrorCode code,
-                             std::string message,
-                             unsigned version, const std::string& remote,
+                             std::string message, unsigned version, const std::string& remote,
                              SteadyClock::time_point started, std::string method,
                              std::string target) {
     Request request;
@@ -564,8 +564,7 @@ class HttpServer::Impl {
     request.target = std::move(target);
     request.principal = "-";
     co_await writeResponse(connection, errorReply(makeError(code, std::move(message)), shape),
-                           version, false, false,
-                           remote, started, request);
+                           version, false, false, remote, started, request);
   }
 
   // The header or body could not be read: answer what can be answered, then close.
@@ -574,13 +573,13 @@ class HttpServer::Impl {
                                    SteadyClock::time_point started, std::uint64_t bodyLimit) {
     if (ec == bhttp::error::body_limit) {
       co_await writeError(connection, ErrorShape::kApi, ErrorCode::kPayloadTooLarge,
-                          fmt::format("request body exceeds the limit of {} bytes", bodyLimit),
-                          11, remote, started, "-", "-");
+                          fmt::format("request body exceeds the limit of {} bytes", bodyLimit), 11,
+                          remote, started, "-", "-");
     } else if (ec == bhttp::error::header_limit) {
-      co_await writeError(connection, ErrorShape::kApi, ErrorCode::kPayloadTooLarge,
-                          fmt::format("request header exceeds the limit of {} bytes",
-                                      options_.maxHeaderBytes),
-                          11, remote, started, "-", "-");
+      co_await writeError(
+          connection, ErrorShape::kApi, ErrorCode::kPayloadTooLarge,
+          fmt::format("request header exceeds the limit of {} bytes", options_.maxHeaderBytes), 11,
+          remote, started, "-", "-");
     } else if (ec.category() == make_error_code(bhttp::error::bad_target).category() &&
                ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
       co_await writeError(connection, ErrorShape::kApi, ErrorCode::kInvalidArgument,

@@ -3,6 +3,7 @@
 #include "http/server.h"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -12,8 +13,6 @@
 #include <fstream>
 #include <future>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 namespace deviceops::http {
 namespace {
@@ -96,8 +95,8 @@ class ServerTest : public ::testing::Test {
       std::ifstream in(request.bodyFile, std::ios::binary);
       const std::string content((std::istreambuf_iterator<char>(in)), {});
       return bytesReply(200, "text/plain",
-                          std::to_string(content.size()) + ":" + content.substr(0, 8) +
-                              (request.body.empty() ? ":memory-empty" : ":memory-used"));
+                        std::to_string(content.size()) + ":" + content.substr(0, 8) +
+                            (request.body.empty() ? ":memory-empty" : ":memory-used"));
     });
     upload.bodyToFile = true;
     upload.maxBodyBytes = 1 << 20;
@@ -150,9 +149,9 @@ TEST_F(ServerTest, DefaultBodyLimitStillApplies) {
   EXPECT_NE(exchange(server_->boundPort(), post("/echo", std::string(1000, 'a'), kAuth))
                 .find("\r\n\r\n1000"),
             std::string::npos);
-  EXPECT_NE(exchange(server_->boundPort(), post("/echo", std::string(2000, 'a'), kAuth))
-                .find("413"),
-            std::string::npos);
+  EXPECT_NE(
+      exchange(server_->boundPort(), post("/echo", std::string(2000, 'a'), kAuth)).find("413"),
+      std::string::npos);
 }
 
 TEST_F(ServerTest, RouteBodyLimitOverridesTheDefaultAndBodyGoesToAFile) {
@@ -162,9 +161,9 @@ TEST_F(ServerTest, RouteBodyLimitOverridesTheDefaultAndBodyGoesToAFile) {
   EXPECT_NE(reply.find("500008:ONNXDATA:memory-empty"), std::string::npos) << reply;
   EXPECT_EQ(seenBodyFile_.parent_path(), uploads_);
   EXPECT_FALSE(std::filesystem::exists(seenBodyFile_)) << "left behind after the response";
-  EXPECT_NE(exchange(server_->boundPort(), post("/upload", std::string(2 << 20, 'x'), kAuth))
-                .find("413"),
-            std::string::npos);
+  EXPECT_NE(
+      exchange(server_->boundPort(), post("/upload", std::string(2 << 20, 'x'), kAuth)).find("413"),
+      std::string::npos);
 }
 
 TEST_F(ServerTest, StreamedRouteRefusesUnauthenticatedBeforeReadingTheBody) {
@@ -202,8 +201,9 @@ TEST_F(ServerTest, ConnectedClientIsNotCancelled) {
 }
 
 TEST_F(ServerTest, StreamedResponseIsSentInChunksAndEnds) {
-  const std::string reply = exchange(
-      server_->boundPort(), "GET /count?to=3 HTTP/1.1\r\nHost: x\r\n" + std::string(kAuth) + "\r\n");
+  const std::string reply =
+      exchange(server_->boundPort(),
+               "GET /count?to=3 HTTP/1.1\r\nHost: x\r\n" + std::string(kAuth) + "\r\n");
   EXPECT_NE(reply.find("200 OK"), std::string::npos) << reply;
   EXPECT_NE(reply.find("Transfer-Encoding: chunked"), std::string::npos) << reply;
   EXPECT_NE(reply.find("Content-Type: text/event-stream"), std::string::npos) << reply;
@@ -228,9 +228,8 @@ TEST_F(ServerTest, EndlessStreamEndsWhenTheClientLeaves) {
 }
 
 TEST_F(ServerTest, StreamNeedsAuthentication) {
-  const std::string reply =
-      exchange(server_->boundPort(),
-               "GET /count?to=3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string reply = exchange(
+      server_->boundPort(), "GET /count?to=3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_NE(reply.find("401"), std::string::npos) << reply;
   EXPECT_EQ(reply.find("data: 1"), std::string::npos);
 }

@@ -22,10 +22,14 @@ namespace fs = std::filesystem;
 
 std::string_view modelStateName(ModelState state) {
   switch (state) {
-    case ModelState::kLoading: return "loading";
-    case ModelState::kReady: return "ready";
-    case ModelState::kUnloading: return "unloading";
-    case ModelState::kFailed: return "failed";
+    case ModelState::kLoading:
+      return "loading";
+    case ModelState::kReady:
+      return "ready";
+    case ModelState::kUnloading:
+      return "unloading";
+    case ModelState::kFailed:
+      return "failed";
   }
   return "failed";
 }
@@ -46,11 +50,11 @@ bool looksLikeModelId(std::string_view text) {
 
 // Names and versions: 1..128 of [A-Za-z0-9._-], not starting with '.' (they appear in URLs).
 Status validateIdentifier(std::string_view what, const std::string& value) {
-  const bool ok = !value.empty() && value.size() <= 128 && value.front() != '.' &&
-                  std::all_of(value.begin(), value.end(), [](char c) {
-                    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' ||
-                           c == '-';
-                  });
+  const bool ok =
+      !value.empty() && value.size() <= 128 && value.front() != '.' &&
+      std::all_of(value.begin(), value.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+      });
   if (!ok) {
     return makeError(ErrorCode::kInvalidArgument,
                      fmt::format("model {} '{}' is invalid: use 1 to 128 letters, digits, '.', "
@@ -70,10 +74,12 @@ ModelRegistry::Impl::Impl(const devices::Inventory& inventory, memory::MemorySer
 ModelRegistry::Impl::~Impl() { stop(); }
 
 bool ModelRegistry::Impl::versionLess(const std::string& a, const std::string& b) {
-  const bool numericA = !a.empty() && a.size() < 19 &&
-                        std::all_of(a.begin(), a.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
-  const bool numericB = !b.empty() && b.size() < 19 &&
-                        std::all_of(b.begin(), b.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  const bool numericA = !a.empty() && a.size() < 19 && std::all_of(a.begin(), a.end(), [](char c) {
+    return std::isdigit(static_cast<unsigned char>(c));
+  });
+  const bool numericB = !b.empty() && b.size() < 19 && std::all_of(b.begin(), b.end(), [](char c) {
+    return std::isdigit(static_cast<unsigned char>(c));
+  });
   if (numericA && numericB) return std::stoll(a) < std::stoll(b);
   if (numericA != numericB) return numericA;  // named versions sort after numbered ones
   return a < b;
@@ -182,18 +188,18 @@ Result<ModelRegistry::Impl::Prepared> ModelRegistry::Impl::prepare(LoadRequest r
                      fmt::format("replicas must be between 1 and 64, got {}", request.replicas));
   }
   if (request.runner.instances > 64) {
-    return makeError(ErrorCode::kInvalidArgument,
-                     fmt::format("instances must be between 1 and 64, got {}",
-                                 request.runner.instances));
+    return makeError(
+        ErrorCode::kInvalidArgument,
+        fmt::format("instances must be between 1 and 64, got {}", request.runner.instances));
   }
   if (request.keepAlive && request.keepAlive->count() < 0) {
     return makeError(ErrorCode::kInvalidArgument, "keepAlive must not be negative");
   }
   if (request.runner.instances < 1) request.runner.instances = options_.defaultInstances;
   if (request.runner.maxQueue == 0) request.runner.maxQueue = options_.maxQueue;
-  Result<fs::path> resolved =
-      request.uploaded ? resolveModelFile(request.path, {options_.uploadDirectory})
-                       : resolveModelFile(request.path, options_.modelRoots);
+  Result<fs::path> resolved = request.uploaded
+                                  ? resolveModelFile(request.path, {options_.uploadDirectory})
+                                  : resolveModelFile(request.path, options_.modelRoots);
   if (!resolved.ok()) return resolved.error();
   Prepared prepared;
   std::error_code error;
@@ -238,8 +244,7 @@ std::shared_ptr<ModelRegistry::Impl::Entry> ModelRegistry::Impl::newEntryLocked(
 }
 
 Result<ModelInfo> ModelRegistry::Impl::load(const LoadRequest& request,
-                                            std::optional<std::string> fixedId,
-                                            bool keepFailed) {
+                                            std::optional<std::string> fixedId, bool keepFailed) {
   Result<Prepared> prepared = prepare(request);
   if (!prepared.ok()) return prepared.error();
   std::shared_ptr<Entry> entry;
@@ -269,8 +274,7 @@ Result<ModelInfo> ModelRegistry::Impl::load(const LoadRequest& request,
             ErrorCode::kConflict,
             fmt::format("model {} is already {} from {} (sha256 {}); unload it first or load "
                         "the new file as another version",
-                        label,
-                        existing->info.state == ModelState::kLoading ? "loading" : "loaded",
+                        label, existing->info.state == ModelState::kLoading ? "loading" : "loaded",
                         existing->info.path, existing->info.sha256),
             {{"modelId", existing->info.id},
              {"state", modelStateName(existing->info.state)},
@@ -298,9 +302,9 @@ Result<ModelInfo> ModelRegistry::Impl::load(const LoadRequest& request,
 
   Result<ModelMetadata> metadata = inspectModel(prepared->file);
   Result<std::vector<Replica>> replicas =
-      metadata.ok() ? createReplicas(entry->info.id, prepared->request, prepared->file,
-                                     prepared->sizeBytes)
-                    : Result<std::vector<Replica>>(metadata.error());
+      metadata.ok()
+          ? createReplicas(entry->info.id, prepared->request, prepared->file, prepared->sizeBytes)
+          : Result<std::vector<Replica>>(metadata.error());
   if (!replicas.ok()) {
     Error error = replicas.error();
     ModelInfo info;
@@ -337,9 +341,16 @@ Result<ModelInfo> ModelRegistry::Impl::load(const LoadRequest& request,
     changed_.notify_all();
   }
   if (info.persist && store_) {
-    PersistedModel row{info.id,    info.name, info.version, info.path,
-                       info.sha256, info.sizeBytes, encodeLoadOptions(entry->request),
-                       true,        info.pinned, info.loadedAt};
+    PersistedModel row{info.id,
+                       info.name,
+                       info.version,
+                       info.path,
+                       info.sha256,
+                       info.sizeBytes,
+                       encodeLoadOptions(entry->request),
+                       true,
+                       info.pinned,
+                       info.loadedAt};
     if (Status stored = store_->put(row); !stored.ok()) {
       spdlog::error("model {}:{} loaded but not persisted: {}", info.name, info.version,
                     stored.error().message);
@@ -398,8 +409,8 @@ Result<std::vector<ModelRegistry::Impl::Replica>> ModelRegistry::Impl::createRep
     Result<std::unique_ptr<ModelRunner>> runner = ModelRunner::create(file, options);
     if (!runner.ok()) {
       Error error = runner.error();
-      error.message = fmt::format("model {} could not be opened on {}: {}", label,
-                                  target.deviceId, error.message);
+      error.message = fmt::format("model {} could not be opened on {}: {}", label, target.deviceId,
+                                  error.message);
       error.details["deviceId"] = target.deviceId;
       return fail(std::move(error));
     }
@@ -415,8 +426,8 @@ Result<std::vector<ModelRegistry::Impl::Replica>> ModelRegistry::Impl::createRep
         error.details["deviceId"] = target.deviceId;
         return fail(std::move(error));
       }
-      spdlog::warn("model {}: warm-up on {} skipped ({}); memory is measured without a run",
-                   label, target.deviceId, warm.error().message);
+      spdlog::warn("model {}: warm-up on {} skipped ({}); memory is measured without a run", label,
+                   target.deviceId, warm.error().message);
     }
     const std::optional<std::uint64_t> after = usedBytes(memory_, source);
     const std::uint64_t measured = before && after && *after > *before ? *after - *before : 0;
@@ -436,9 +447,10 @@ Result<std::vector<ModelRegistry::Impl::Replica>> ModelRegistry::Impl::createRep
     if (!charged.ok()) {
       runner.value().reset();
       Error error = charged.error();
-      error.message = fmt::format("model {} needs {} bytes on {} ({} measured), and no idle "
-                                  "model could be evicted to make room: {}",
-                                  label, charge.bytes, target.deviceId, measured, error.message);
+      error.message = fmt::format(
+          "model {} needs {} bytes on {} ({} measured), and no idle "
+          "model could be evicted to make room: {}",
+          label, charge.bytes, target.deviceId, measured, error.message);
       error.details["modelBytes"] = charge.bytes;
       error.details["measuredBytes"] = measured;
       error.details["deviceId"] = target.deviceId;
@@ -458,7 +470,7 @@ Result<std::vector<ModelRegistry::Impl::Replica>> ModelRegistry::Impl::createRep
 }
 
 ModelRegistry::Impl::Released ModelRegistry::Impl::destroyReplicas(std::vector<Replica> replicas,
-                                                                     const std::string& reason) {
+                                                                   const std::string& reason) {
   Released released;
   if (replicas.empty()) return released;
   std::lock_guard measuring(measureMutex_);
@@ -509,8 +521,7 @@ Status ModelRegistry::Impl::ensureResident(std::unique_lock<std::mutex>& lock,
     if (entry->reloading) {
       const std::uint64_t generation = entry->reloadGeneration;
       changed_.wait(lock, [&] { return !entry->reloading; });
-      if (entry->info.evicted && entry->reloadGeneration != generation &&
-          entry->lastReloadError) {
+      if (entry->info.evicted && entry->reloadGeneration != generation && entry->lastReloadError) {
         return *entry->lastReloadError;  // that reload was ours too: do not try again at once
       }
       continue;

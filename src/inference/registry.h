@@ -29,11 +29,10 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/events.h"
 #include "common/result.h"
@@ -50,8 +49,8 @@ struct RegistryOptions {
   std::filesystem::path uploadDirectory;          // uploads land here (inside the data dir)
   std::filesystem::path databaseFile;             // registry persistence (SQLite)
   std::uint64_t maxUploadBytes = 2ull << 30;
-  bool autoReload = true;                         // infer on an evicted model reloads it
-  std::chrono::seconds defaultKeepAlive{0};       // 0: never unloaded for idleness
+  bool autoReload = true;                    // infer on an evicted model reloads it
+  std::chrono::seconds defaultKeepAlive{0};  // 0: never unloaded for idleness
   int defaultInstances = 1;
   std::size_t maxQueue = 256;
   // How often the keep-alive thread looks for idle models (started by start()).
@@ -61,7 +60,7 @@ struct RegistryOptions {
 };
 
 struct LoadRequest {
-  std::string name;                  // unique with version; defaults to the file stem
+  std::string name;  // unique with version; defaults to the file stem
   std::string version = "1";
   std::filesystem::path path;        // as the client gave it
   bool uploaded = false;             // path is a file we wrote under uploadDirectory
@@ -69,7 +68,7 @@ struct LoadRequest {
   int replicas = 1;                  // on how many devices (ignored when devices are given)
   RunnerOptions runner;
   bool persist = false;
-  bool pinned = false;               // never evicted
+  bool pinned = false;  // never evicted
   std::optional<std::chrono::seconds> keepAlive;
   std::string owner = "anonymous";
   // The execution provider the client asked for; empty: chosen from the device type (cpu ->
@@ -94,8 +93,8 @@ struct Placement {
 
 // Cumulative latency histogram (Prometheus-style buckets in seconds).
 struct Histogram {
-  std::vector<double> bounds;          // upper bounds, ascending; +Inf implicit
-  std::vector<std::uint64_t> counts;   // per bucket (not cumulative), size bounds.size() + 1
+  std::vector<double> bounds;         // upper bounds, ascending; +Inf implicit
+  std::vector<std::uint64_t> counts;  // per bucket (not cumulative), size bounds.size() + 1
   double sum = 0;
   std::uint64_t count = 0;
   void observe(double value);
@@ -104,8 +103,8 @@ struct Histogram {
 struct ModelStatistics {
   std::uint64_t successCount = 0;
   std::uint64_t failureCount = 0;
-  std::uint64_t executionCount = 0;       // runs of the model (a batch counts once)
-  std::uint64_t inferenceCount = 0;       // rows/requests served
+  std::uint64_t executionCount = 0;  // runs of the model (a batch counts once)
+  std::uint64_t inferenceCount = 0;  // rows/requests served
   std::chrono::nanoseconds queueTotal{0}, computeTotal{0}, requestTotal{0}, failTotal{0};
   Histogram queueSeconds, computeSeconds, totalSeconds;
   std::map<int, std::uint64_t> batchSizes;  // batch size -> executions
@@ -113,10 +112,10 @@ struct ModelStatistics {
 };
 
 struct ModelInfo {
-  std::string id;       // "model-" + 16 hex
+  std::string id;  // "model-" + 16 hex
   std::string name;
   std::string version;
-  std::string path;     // resolved file
+  std::string path;  // resolved file
   std::string sha256;
   std::uint64_t sizeBytes = 0;
   ModelMetadata metadata;
@@ -170,12 +169,9 @@ class ModelRegistry {
   void stop();
 
   Result<ModelInfo> load(const LoadRequest& request);
-  // Stores an upload (bytes already in memory or a file to move) under uploadDirectory, records
-  // its sha256, and loads it.
-  Result<ModelInfo> loadUpload(const std::string& body, LoadRequest request);
-  // The same for an upload the HTTP server already streamed to `received` (a file on the same
-  // file system as uploadDirectory): hashed, renamed to <uploadDirectory>/<sha256>.onnx, loaded.
-  // `received` is gone afterwards in every case.
+  // Stores an upload the HTTP server streamed to `received` (a file on the same file system as
+  // uploadDirectory): hashed, renamed to <uploadDirectory>/<sha256>.onnx, loaded. `received` is
+  // gone afterwards in every case. Over maxUploadBytes: kPayloadTooLarge.
   Result<ModelInfo> loadUploadFile(const std::filesystem::path& received, LoadRequest request);
   Result<UnloadResult> unload(const std::string& idOrName, const std::string& version = "");
   std::vector<ModelInfo> list() const;

@@ -34,7 +34,8 @@ void ModelRegistry::Impl::evict(std::unique_lock<std::mutex>& lock,
   Released released = destroyReplicas(std::move(replicas), "evicted");
   total.releasedBytes += released.releasedBytes;
   total.chargedBytes += released.chargedBytes;
-  for (const auto& [device, bytes] : released.chargedByDevice) total.chargedByDevice[device] += bytes;
+  for (const auto& [device, bytes] : released.chargedByDevice)
+    total.chargedByDevice[device] += bytes;
   nlohmann::json details = describe(before);
   details["reason"] = reason;
   details["chargedBytes"] = released.chargedBytes;
@@ -118,9 +119,8 @@ Result<UnloadResult> ModelRegistry::Impl::unloadLocked(std::unique_lock<std::mut
   const ModelState previous = entry->info.state;
   entry->info.state = ModelState::kUnloading;
   changed_.notify_all();
-  const bool drained = changed_.wait_for(lock, options_.unloadWait, [&] {
-    return entry->info.inFlight == 0 && !entry->reloading;
-  });
+  const bool drained = changed_.wait_for(
+      lock, options_.unloadWait, [&] { return entry->info.inFlight == 0 && !entry->reloading; });
   if (!drained) {
     entry->info.state = previous;
     changed_.notify_all();

@@ -36,8 +36,8 @@ void returnFreedHeapToTheSystem();
 
 class ModelRegistry::Impl {
  public:
-  Impl(const devices::Inventory& inventory, memory::MemoryService& memory,
-       RegistryOptions options, EventSink& events);
+  Impl(const devices::Inventory& inventory, memory::MemoryService& memory, RegistryOptions options,
+       EventSink& events);
   ~Impl();
 
   Status start();
@@ -45,7 +45,6 @@ class ModelRegistry::Impl {
   // fixedId: keep this id (a persisted model); keepFailed: a failure stays listed as kFailed.
   Result<ModelInfo> load(const LoadRequest& request, std::optional<std::string> fixedId = {},
                          bool keepFailed = false);
-  Result<ModelInfo> loadUpload(const std::string& body, LoadRequest request);
   Result<ModelInfo> loadUploadFile(const std::filesystem::path& received, LoadRequest request);
   Result<UnloadResult> unload(const std::string& idOrName, const std::string& version);
   std::vector<ModelInfo> list() const;
@@ -139,7 +138,7 @@ class ModelRegistry::Impl {
   bool reclaimerInstalled_ = false;
   std::recursive_mutex measureMutex_;
 
-  std::thread keeper_;  // keep-alive: evicts idle models
+  std::thread keeper_;                  // keep-alive: evicts idle models
   std::condition_variable keeperWake_;  // with mutex_
 };
 

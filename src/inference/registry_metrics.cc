@@ -2,10 +2,10 @@
 
 #include <fmt/format.h>
 
-#include "common/prometheus.h"
-
 #include <algorithm>
 #include <cmath>
+
+#include "common/prometheus.h"
 
 namespace deviceops::inference {
 namespace {
@@ -89,8 +89,7 @@ void writeRegistryMetrics(const std::vector<ModelInfo>& models, std::string& tex
        "Time from enqueue until an instance starts the request, in seconds.",
        &ModelStatistics::queueSeconds},
       {"deviceops_inference_compute_seconds",
-       "Time the model ran for the request's batch, in seconds.",
-       &ModelStatistics::computeSeconds},
+       "Time the model ran for the request's batch, in seconds.", &ModelStatistics::computeSeconds},
       {"deviceops_inference_request_seconds",
        "Time from the registry receiving the request to its result, in seconds.",
        &ModelStatistics::totalSeconds},
@@ -111,9 +110,10 @@ void writeRegistryMetrics(const std::vector<ModelInfo>& models, std::string& tex
              "Bytes charged to the memory ledger for the model, per device.");
   for (const ModelInfo& model : models) {
     for (const Placement& placement : model.placements) {
-      out.sample("deviceops_model_memory_bytes",
-                 {{"model", model.name}, {"version", model.version}, {"device", placement.deviceId}},
-                 static_cast<double>(placement.chargedBytes));
+      out.sample(
+          "deviceops_model_memory_bytes",
+          {{"model", model.name}, {"version", model.version}, {"device", placement.deviceId}},
+          static_cast<double>(placement.chargedBytes));
     }
   }
   out.family("deviceops_model_loaded", "gauge",

@@ -31,10 +31,10 @@ Error outsideRoots(const fs::path& requested, const std::vector<fs::path>& roots
   std::vector<std::string> names;
   for (const fs::path& root : roots) names.push_back(root.string());
   const std::string message =
-      roots.empty() ? fmt::format("model path {} refused: no model roots are configured",
-                                  requested.string())
-                    : fmt::format("model path {} is outside the model roots ({})",
-                                  requested.string(), fmt::join(names, ", "));
+      roots.empty()
+          ? fmt::format("model path {} refused: no model roots are configured", requested.string())
+          : fmt::format("model path {} is outside the model roots ({})", requested.string(),
+                        fmt::join(names, ", "));
   return makeError(ErrorCode::kPermissionDenied, message,
                    {{"path", requested.string()}, {"modelRoots", names}});
 }

@@ -111,8 +111,8 @@ Result<std::vector<PlacementTarget>> choosePlacement(const devices::InventorySna
       continue;
     }
     Result<memory::DeviceMemoryStatus> status = memory.status(view.id);
-    candidates.push_back({{view.id, *provider, ordinalFor(view)},
-                          status.ok() ? status->availableBytes : 0});
+    candidates.push_back(
+        {{view.id, *provider, ordinalFor(view)}, status.ok() ? status->availableBytes : 0});
   }
   if (candidates.size() < static_cast<std::size_t>(request.replicas)) {
     std::vector<std::string> usable;

@@ -41,8 +41,8 @@ Status validateRequest(const ModelMetadata& metadata, const std::string& label,
                                    [&](const TensorSpec& s) { return s.name == tensor.name; });
     if (spec == metadata.inputs.end()) {
       return makeError(ErrorCode::kInvalidArgument,
-                       fmt::format("model {} has no input '{}'; it expects: {}", label,
-                                   tensor.name, fmt::join(expected, ", ")),
+                       fmt::format("model {} has no input '{}'; it expects: {}", label, tensor.name,
+                                   fmt::join(expected, ", ")),
                        {{"tensor", tensor.name}, {"expectedInputs", expected}});
     }
     if (!seen.insert(tensor.name).second) {
@@ -191,34 +191,6 @@ void ModelRegistry::Impl::stop() {
 
 // ---- uploads, listing --------------------------------------------------------------------------
 
-Result<ModelInfo> ModelRegistry::Impl::loadUpload(const std::string& body, LoadRequest request) {
-  if (options_.uploadDirectory.empty()) {
-    return makeError(ErrorCode::kUnavailable, "model uploads are not configured on this node");
-  }
-  if (body.size() > options_.maxUploadBytes) {
-    return makeError(ErrorCode::kPayloadTooLarge,
-                     fmt::format("the model upload is {} bytes; the limit is {} bytes",
-                                 body.size(), options_.maxUploadBytes),
-                     {{"sizeBytes", body.size()}, {"maxUploadBytes", options_.maxUploadBytes}});
-  }
-  std::error_code error;
-  fs::create_directories(options_.uploadDirectory, error);
-  const fs::path temporary =
-      options_.uploadDirectory / fmt::format(".upload.{:x}.part", std::random_device{}());
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    out.write(body.data(), static_cast<std::streamsize>(body.size()));
-    out.close();
-    if (!out) {
-      fs::remove(temporary, error);
-      return makeError(ErrorCode::kUnavailable,
-                       "the model upload could not be written to " +
-                           options_.uploadDirectory.string());
-    }
-  }
-  return loadUploadFile(temporary, std::move(request));
-}
-
 Result<ModelInfo> ModelRegistry::Impl::loadUploadFile(const fs::path& received,
                                                       LoadRequest request) {
   std::error_code error;
@@ -250,8 +222,8 @@ Result<ModelInfo> ModelRegistry::Impl::loadUploadFile(const fs::path& received,
     // Same file system (both under the data directory): the rename is atomic and copies nothing.
     fs::rename(received, file, error);
     if (error) {
-      return makeError(ErrorCode::kUnavailable, "the model upload could not be stored: " +
-                                                    error.message());
+      return makeError(ErrorCode::kUnavailable,
+                       "the model upload could not be stored: " + error.message());
     }
   }
   if (request.name.empty()) request.name = "upload-" + digest->substr(0, 12);
@@ -329,9 +301,9 @@ Result<InferResult> ModelRegistry::Impl::infer(InferRequest request) {
   const std::string label = entry->info.name + ":" + entry->info.version;
   switch (entry->info.state) {
     case ModelState::kLoading: {
-      Error loading = makeError(ErrorCode::kUnavailable, "model " + label + " is loading",
-                                {{"modelId", entry->info.id}, {"state", "loading"},
-                                 {"retryAfterSeconds", 1}});
+      Error loading =
+          makeError(ErrorCode::kUnavailable, "model " + label + " is loading",
+                    {{"modelId", entry->info.id}, {"state", "loading"}, {"retryAfterSeconds", 1}});
       loading.retryAfter = std::chrono::seconds(1);
       return loading;
     }
@@ -415,9 +387,6 @@ void ModelRegistry::stop() { impl_->stop(); }
 Result<ModelInfo> ModelRegistry::load(const LoadRequest& request) { return impl_->load(request); }
 const RegistryOptions& ModelRegistry::options() const { return impl_->options(); }
 
-Result<ModelInfo> ModelRegistry::loadUpload(const std::string& body, LoadRequest request) {
-  return impl_->loadUpload(body, std::move(request));
-}
 Result<ModelInfo> ModelRegistry::loadUploadFile(const std::filesystem::path& received,
                                                 LoadRequest request) {
   return impl_->loadUploadFile(received, std::move(request));

@@ -56,9 +56,8 @@ Result<std::unique_ptr<RegistryStore>> RegistryStore::open(const std::filesystem
   std::error_code error;
   if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), error);
   if (error) {
-    return makeError(ErrorCode::kUnavailable,
-                     fmt::format("cannot create the directory of {}: {}", file.string(),
-                                 error.message()));
+    return makeError(ErrorCode::kUnavailable, fmt::format("cannot create the directory of {}: {}",
+                                                          file.string(), error.message()));
   }
   Result<std::unique_ptr<store::Connection>> connection =
       store::openSqliteConnection(file.string());
@@ -162,7 +161,8 @@ Result<LoadRequest> decodeLoadOptions(const std::string& text) {
     if (json.contains("keepAliveSeconds")) {
       request.keepAlive = std::chrono::seconds(json["keepAliveSeconds"].get<std::int64_t>());
     }
-    if (json.contains("memoryBytes")) request.memoryBytes = json["memoryBytes"].get<std::uint64_t>();
+    if (json.contains("memoryBytes"))
+      request.memoryBytes = json["memoryBytes"].get<std::uint64_t>();
     const nlohmann::json runner = json.value("runner", nlohmann::json::object());
     request.runner.instances = runner.value("instances", 1);
     request.runner.maxQueue = runner.value("maxQueue", std::size_t{256});

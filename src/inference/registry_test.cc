@@ -1,5 +1,6 @@
 #include "inference/registry.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -20,8 +21,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-using testing::floatTensor;
 using testing::floatsOf;
+using testing::floatTensor;
 using testing::randomFloats;
 using testing::testModel;
 
@@ -90,8 +91,8 @@ class RegistryTest : public ::testing::Test {
     std::vector<std::unique_ptr<devices::Backend>> backends;
     backends.push_back(devices::makeCpuBackend());
     backends.push_back(devices::makeSimulatedBackend(simulated));
-    inventory = std::make_unique<devices::Inventory>(std::move(backends),
-                                                     devices::InventoryOptions{});
+    inventory =
+        std::make_unique<devices::Inventory>(std::move(backends), devices::InventoryOptions{});
     inventory->start();
     Result<std::unique_ptr<memory::LedgerStore>> store =
         memory::openSqliteLedgerStore(dir / "data");
@@ -335,7 +336,7 @@ TEST_F(RegistryTest, SameNameAndVersionConflictsUnlessItIsTheSameFile) {
   EXPECT_NE(conflict.error().message.find("already loaded"), std::string::npos);
   other.version = "2";
   ASSERT_TRUE(registry->load(other).ok());
-  EXPECT_EQ(registry->find("m")->version, "2");  // the newest version
+  EXPECT_EQ(registry->find("m")->version, "2");                                // the newest version
   EXPECT_EQ(registry->unload("m").error().code, ErrorCode::kInvalidArgument);  // which one?
   EXPECT_TRUE(registry->unload("m", "1").ok());
 }
@@ -622,17 +623,28 @@ TEST_F(RegistryTest, UploadsAreStoredByDigestAndLimited) {
   const std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   LoadRequest request;
   request.name = "uploaded";
-  Result<ModelInfo> loaded = registry->loadUpload(body, request);
+  // As the HTTP server leaves a streamed body: a file beside the upload directory.
+  const auto received = [&](const std::string& content) {
+    fs::create_directories(dir / "data");
+    const fs::path file = dir / "data" / fmt::format("received-{}.part", content.size());
+    std::ofstream(file, std::ios::binary) << content;
+    return file;
+  };
+  const fs::path first = received(body);
+  Result<ModelInfo> loaded = registry->loadUploadFile(first, request);
   ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_FALSE(fs::exists(first));
   EXPECT_EQ(loaded->sha256, sha256Hex(body));
   EXPECT_EQ(fs::path(loaded->path).parent_path(), fs::canonical(dir / "data" / "uploads"));
   EXPECT_TRUE(registry->infer(mlpRequest("uploaded")).ok());
   ASSERT_TRUE(registry->unload("uploaded").ok());
   EXPECT_FALSE(fs::exists(loaded->path));
 
-  Result<ModelInfo> tooLarge = registry->loadUpload(std::string(2 * kMiB, 'x'), request);
+  const fs::path large = received(std::string(2 * kMiB, 'x'));
+  Result<ModelInfo> tooLarge = registry->loadUploadFile(large, request);
   EXPECT_EQ(tooLarge.error().code, ErrorCode::kPayloadTooLarge);
-  Result<ModelInfo> garbage = registry->loadUpload("not an onnx model", request);
+  EXPECT_FALSE(fs::exists(large));
+  Result<ModelInfo> garbage = registry->loadUploadFile(received("not an onnx model"), request);
   EXPECT_EQ(garbage.error().code, ErrorCode::kInvalidArgument);
   EXPECT_TRUE(fs::is_empty(dir / "data" / "uploads"));
 }
@@ -654,14 +666,18 @@ TEST_F(RegistryTest, MetricsCarryEveryFamily) {
   registry->writeMetrics(text);
   for (const char* expected : {
            "# TYPE deviceops_inference_requests_total counter\n",
-           "deviceops_inference_requests_total{model=\"metrics\",version=\"1\",outcome=\"success\"} 2\n",
-           "deviceops_inference_requests_total{model=\"metrics\",version=\"1\",outcome=\"failure\"} 1\n",
+           "deviceops_inference_requests_total{model=\"metrics\",version=\"1\",outcome=\"success\"}"
+           " 2\n",
+           "deviceops_inference_requests_total{model=\"metrics\",version=\"1\",outcome=\"failure\"}"
+           " 1\n",
            "# TYPE deviceops_inference_queue_seconds histogram\n",
            "# TYPE deviceops_inference_compute_seconds histogram\n",
            "# TYPE deviceops_inference_request_seconds histogram\n",
-           "deviceops_inference_request_seconds_bucket{model=\"metrics\",version=\"1\",le=\"+Inf\"} 2\n",
+           "deviceops_inference_request_seconds_bucket{model=\"metrics\",version=\"1\",le=\"+Inf\"}"
+           " 2\n",
            "deviceops_inference_request_seconds_count{model=\"metrics\",version=\"1\"} 2\n",
-           "deviceops_inference_compute_seconds_bucket{model=\"metrics\",version=\"1\",le=\"0.0001\"} ",
+           "deviceops_inference_compute_seconds_bucket{model=\"metrics\",version=\"1\",le=\"0."
+           "0001\"} ",
            "# TYPE deviceops_inference_batch_size histogram\n",
            "deviceops_inference_batch_size_bucket{model=\"metrics\",version=\"1\",le=\"1\"} 2\n",
            "deviceops_inference_batch_size_sum{model=\"metrics\",version=\"1\"} 2\n",
@@ -679,7 +695,7 @@ TEST(RegistryHistogramTest, ObservesIntoTheFirstBucketWhoseBoundIsNotBelow) {
   Histogram histogram = makeLatencyHistogram();
   histogram.observe(0.0001);  // exactly a bound: that bucket (le)
   histogram.observe(0.003);
-  histogram.observe(50);      // past the last bound: +Inf
+  histogram.observe(50);  // past the last bound: +Inf
   EXPECT_EQ(histogram.count, 3u);
   EXPECT_EQ(histogram.counts.front(), 1u);
   EXPECT_EQ(histogram.counts.back(), 1u);

@@ -32,8 +32,8 @@ namespace deviceops::inference {
 
 struct BatchingOptions {
   bool enabled = false;
-  int maxBatchSize = 8;                            // rows along dimension 0
-  std::chrono::microseconds maxQueueDelay{2000};   // how long a batch waits to fill
+  int maxBatchSize = 8;                           // rows along dimension 0
+  std::chrono::microseconds maxQueueDelay{2000};  // how long a batch waits to fill
 };
 
 struct RunnerOptions {
@@ -44,8 +44,8 @@ struct RunnerOptions {
 };
 
 struct RunRequest {
-  std::vector<Tensor> inputs;         // validated against metadata() by the caller
-  std::vector<std::string> outputs;   // empty: all
+  std::vector<Tensor> inputs;        // validated against metadata() by the caller
+  std::vector<std::string> outputs;  // empty: all
   RunControl control;
 };
 

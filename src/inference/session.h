@@ -28,16 +28,16 @@ namespace deviceops::inference {
 
 // Execution providers by the names the API uses.
 enum class Provider { kCpu, kCuda, kRocm, kMigraphx, kOpenVino };
-std::string_view providerName(Provider provider);       // "cpu", "cuda", "rocm", "migraphx", "openvino"
+std::string_view providerName(Provider provider);  // "cpu", "cuda", "rocm", "migraphx", "openvino"
 std::optional<Provider> parseProvider(std::string_view name);
 // Providers the linked ONNX Runtime build reports (Ort::GetAvailableProviders), as API names.
 std::vector<std::string> availableProviders();
 
 struct SessionOptions {
   Provider provider = Provider::kCpu;
-  int deviceOrdinal = 0;           // CUDA/ROCm device index
-  int graphOptimizationLevel = 99; // 0 disable, 1 basic, 2 extended, 99 all (ORT's numbering)
-  int intraOpThreads = 0;          // 0: ONNX Runtime's default
+  int deviceOrdinal = 0;            // CUDA/ROCm device index
+  int graphOptimizationLevel = 99;  // 0 disable, 1 basic, 2 extended, 99 all (ORT's numbering)
+  int intraOpThreads = 0;           // 0: ONNX Runtime's default
   int interOpThreads = 0;
   bool cpuArena = true;
   bool memoryPattern = true;

@@ -4,9 +4,12 @@ namespace deviceops::memory {
 
 std::string_view allocationKindName(AllocationKind kind) {
   switch (kind) {
-    case AllocationKind::kRaw: return "raw";
-    case AllocationKind::kModel: return "model";
-    case AllocationKind::kTraining: return "training";
+    case AllocationKind::kRaw:
+      return "raw";
+    case AllocationKind::kModel:
+      return "model";
+    case AllocationKind::kTraining:
+      return "training";
   }
   return "raw";
 }

@@ -19,12 +19,12 @@ std::string_view allocationStateName(AllocationState state);  // "held" | "relea
 std::optional<AllocationState> parseAllocationState(std::string_view text);
 
 struct AllocationRecord {
-  std::string id;        // "alloc-" + 16 hex digits
-  std::string deviceId;  // as in GET /api/device
+  std::string id;           // "alloc-" + 16 hex digits
+  std::string deviceId;     // as in GET /api/device
   std::uint64_t bytes = 0;  // as requested
   AllocationKind kind = AllocationKind::kRaw;
-  std::string label;     // free text from the client, may be empty
-  std::string owner;     // principal that made it (token name or "anonymous"), or a model/job id
+  std::string label;  // free text from the client, may be empty
+  std::string owner;  // principal that made it (token name or "anonymous"), or a model/job id
   SystemTime createdAt;
   std::optional<SystemTime> expiresAt;  // lease: reclaimed by the reaper after this
   bool pinned = false;

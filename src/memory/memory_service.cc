@@ -116,7 +116,8 @@ void MemoryService::stop() {
 std::uint64_t MemoryService::budgetFor(const DeviceSlot& slot) const {
   const double total = static_cast<double>(slot.totalBytes);
   if (slot.isCpu) return static_cast<std::uint64_t>(total * options_.cpuBudgetFraction);
-  const double budget = total * options_.budgetFraction - static_cast<double>(options_.reserveBytes);
+  const double budget =
+      total * options_.budgetFraction - static_cast<double>(options_.reserveBytes);
   return budget > 0 ? static_cast<std::uint64_t>(budget) : 0;
 }
 
@@ -130,10 +131,10 @@ Result<std::shared_ptr<MemoryService::DeviceSlot>> MemoryService::slotFor(
     if (view == nullptr) {
       auto existing = slots_.find(deviceKey);
       if (existing == slots_.end()) {
-        return makeError(ErrorCode::kNotFound,
-                         fmt::format("no device with id '{}'; GET /api/device lists them",
-                                     deviceKey),
-                         {{"deviceId", deviceKey}});
+        return makeError(
+            ErrorCode::kNotFound,
+            fmt::format("no device with id '{}'; GET /api/device lists them", deviceKey),
+            {{"deviceId", deviceKey}});
       }
       slot = existing->second;
     } else {
@@ -254,8 +255,7 @@ Result<AllocateResult> MemoryService::allocate(const AllocateRequest& request) {
 Result<AllocateResult> MemoryService::allocate(const AllocateRequest& request,
                                                const Reclaimer& reclaim) {
   if (request.bytes == 0 || request.bytes > kMaxByteSize) {
-    return makeError(ErrorCode::kInvalidArgument,
-                     "sizeBytes must be between 1 and 2^53 bytes",
+    return makeError(ErrorCode::kInvalidArgument, "sizeBytes must be between 1 and 2^53 bytes",
                      {{"requestedBytes", request.bytes}});
   }
   if (request.ttl && (request.ttl->count() < 1 || *request.ttl > options_.maxTtl)) {
@@ -327,9 +327,9 @@ Result<AllocateResult> MemoryService::allocate(const AllocateRequest& request,
   if (Status stored = store_->insert(record); !stored.ok()) {
     if (!request.accountOnly) slot.pool->giveBack(*block);
     unreserve();
-    return makeError(ErrorCode::kUnavailable,
-                     "the allocation could not be recorded, so it was undone: " +
-                         stored.error().message);
+    return makeError(
+        ErrorCode::kUnavailable,
+        "the allocation could not be recorded, so it was undone: " + stored.error().message);
   }
   {
     std::lock_guard lock(slot.mutex);

@@ -44,11 +44,11 @@
 namespace deviceops::memory {
 
 struct MemoryOptions {
-  double budgetFraction = 0.9;             // of a GPU's total memory
+  double budgetFraction = 0.9;                // of a GPU's total memory
   std::uint64_t reserveBytes = 256ull << 20;  // kept free on every GPU
-  double cpuBudgetFraction = 0.5;          // of RAM, for the CPU device
+  double cpuBudgetFraction = 0.5;             // of RAM, for the CPU device
   PoolStrategy strategy = PoolStrategy::kPool;
-  double maxCachedFraction = 0.25;         // pool cache bound, fraction of the budget
+  double maxCachedFraction = 0.25;  // pool cache bound, fraction of the budget
   std::chrono::milliseconds reaperInterval{1000};
   std::chrono::seconds maxTtl{7 * 24 * 3600};
 };
@@ -178,10 +178,10 @@ class MemoryService {
   std::unique_ptr<LedgerStore> store_;
   MemoryOptions options_;
   AllocatorFactory factory_;
-  std::mutex mutex_;  // guards slots_, owners_
+  std::mutex mutex_;                                          // guards slots_, owners_
   std::map<std::string, std::shared_ptr<DeviceSlot>> slots_;  // device id -> slot
   std::map<std::string, std::string> owners_;                 // allocation id -> device id
-  std::mutex hooksMutex_;  // guards reclaimer_
+  std::mutex hooksMutex_;                                     // guards reclaimer_
   Reclaimer reclaimer_;
   std::atomic<EventSink*> events_{nullptr};
   std::thread reaper_;

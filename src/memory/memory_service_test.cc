@@ -42,8 +42,8 @@ class MemoryServiceTest : public ::testing::Test {
     simulated.devices.resize(2);  // sim-0, sim-1: 16 GiB each
     std::vector<std::unique_ptr<devices::Backend>> backends;
     backends.push_back(devices::makeSimulatedBackend(simulated));
-    inventory = std::make_unique<devices::Inventory>(std::move(backends),
-                                                     devices::InventoryOptions{});
+    inventory =
+        std::make_unique<devices::Inventory>(std::move(backends), devices::InventoryOptions{});
     inventory->start();
     auto storeDouble = std::make_unique<InMemoryLedgerStoreDouble>();
     store = storeDouble.get();
@@ -183,8 +183,8 @@ TEST_F(MemoryServiceTest, ConcurrentRandomAllocateFreeLeavesLedgerPoolAndBackend
           EXPECT_TRUE(service->release(mine[pick]).ok());
           mine.erase(mine.begin() + static_cast<long>(pick));
         } else {
-          auto result = service->allocate(request((random() % 64 + 1) << 20,
-                                                  random() % 2 ? "sim-0" : "sim-1"));
+          auto result = service->allocate(
+              request((random() % 64 + 1) << 20, random() % 2 ? "sim-0" : "sim-1"));
           if (result.ok()) mine.push_back(result->record.id);
         }
         ++operations;

@@ -67,7 +67,7 @@ class MemoryPool {
   devices::DeviceAllocator& allocator_;
   const PoolStrategy strategy_;
   const std::uint64_t maxCachedBytes_;
-  mutable std::mutex mutex_;  // guards everything below
+  mutable std::mutex mutex_;                            // guards everything below
   std::multimap<std::uint64_t, devices::Block> cache_;  // size -> cached block
   PoolStats stats_;
 };

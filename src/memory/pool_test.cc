@@ -12,9 +12,13 @@ namespace {
 using testing::CountingAllocatorDouble;
 
 TEST(PoolTest, SizeClasses) {
-  const std::pair<std::uint64_t, std::uint64_t> cases[] = {
-      {1, 4096}, {4096, 4096}, {4097, 8192}, {(2 << 20) - 1, 2 << 20},
-      {2 << 20, 2 << 20}, {(2 << 20) + 1, 4 << 20}, {(256ull << 20) + 5, 258ull << 20}};
+  const std::pair<std::uint64_t, std::uint64_t> cases[] = {{1, 4096},
+                                                           {4096, 4096},
+                                                           {4097, 8192},
+                                                           {(2 << 20) - 1, 2 << 20},
+                                                           {2 << 20, 2 << 20},
+                                                           {(2 << 20) + 1, 4 << 20},
+                                                           {(256ull << 20) + 5, 258ull << 20}};
   for (const auto& [bytes, expected] : cases) {
     SCOPED_TRACE(bytes);
     EXPECT_EQ(MemoryPool::sizeClass(bytes), expected);

@@ -8,7 +8,7 @@
 #include <atomic>
 
 #include "common/testing/temp_dir.h"
-#include "store/testing/postgres_server.h"
+#include "store/testing/shared_postgres.h"
 
 namespace deviceops::store {
 namespace {
@@ -28,18 +28,7 @@ class SqliteEngine {
   testing::TempDir directory_;
 };
 
-deviceops::testing::PostgresServer* sharedPostgres() {
-  static std::unique_ptr<deviceops::testing::PostgresServer> server;
-  static Status started = [] {
-    server = std::make_unique<deviceops::testing::PostgresServer>();
-    return server->start();
-  }();
-  if (!started.ok()) {
-    ADD_FAILURE() << "PostgreSQL 15 could not start: " << started.error().message;
-    return nullptr;
-  }
-  return server.get();
-}
+using deviceops::testing::sharedPostgres;
 
 class PostgresEngine {
  public:

@@ -61,6 +61,8 @@ class TelemetryService final : public EventSink {
   Sampler& sampler() { return sampler_; }
   TelemetryWriter& writer() { return writer_; }
   StoreHealth storeHealth() const;
+  // Appends the deviceops_telemetry_* families (Prometheus text) for GET /metrics. Thread-safe.
+  void writeMetrics(std::string& out);
 
  private:
   void runRetention();

@@ -1,12 +1,13 @@
 // The KServe v2 framing (request/response JSON, the binary extension's header and slicing) and
 // the original /api/inference/execute format. Tensor elements are in kserve_codec_tensors.cc.
 #include "tensor/kserve_codec.h"
-#include "tensor/kserve_codec_internal.h"
 
 #include <fmt/format.h>
 
 #include <limits>
 #include <set>
+
+#include "tensor/kserve_codec_internal.h"
 
 namespace deviceops::inference {
 namespace {
@@ -24,11 +25,11 @@ Result<std::vector<std::int64_t>> decodeShape(std::string_view role, const std::
   std::vector<std::int64_t> dimensions;
   for (const json& dimension : shape) {
     if (!dimension.is_number_unsigned() ||
-        dimension.get<std::uint64_t>() > static_cast<std::uint64_t>(
-                                              std::numeric_limits<std::int64_t>::max())) {
-      return tensorError(role, name,
-                         fmt::format("'shape' must be an array of non-negative integers, got {}",
-                                     shape.dump()));
+        dimension.get<std::uint64_t>() >
+            static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+      return tensorError(
+          role, name,
+          fmt::format("'shape' must be an array of non-negative integers, got {}", shape.dump()));
     }
     dimensions.push_back(static_cast<std::int64_t>(dimension.get<std::uint64_t>()));
   }
@@ -40,10 +41,11 @@ Result<DataType> decodeDataType(std::string_view role, const std::string& name,
   std::optional<DataType> type;
   if (datatype.is_string()) type = parseDataType(datatype.get<std::string>());
   if (!type) {
-    return tensorError(role, name,
-                       fmt::format("'datatype' must be one of BOOL, UINT8, UINT16, UINT32, UINT64, "
-                                   "INT8, INT16, INT32, INT64, FP16, BF16, FP32, FP64, BYTES; got {}",
-                                   datatype.dump()));
+    return tensorError(
+        role, name,
+        fmt::format("'datatype' must be one of BOOL, UINT8, UINT16, UINT32, UINT64, "
+                    "INT8, INT16, INT32, INT64, FP16, BF16, FP32, FP64, BYTES; got {}",
+                    datatype.dump()));
   }
   return *type;
 }
@@ -59,9 +61,8 @@ Result<json> parseJsonText(std::string_view text, std::string_view what) {
                      {{"position", error.byte}});
   } catch (const json::exception& error) {
     std::string reason = error.what();
-    return makeError(ErrorCode::kInvalidArgument,
-                     fmt::format("{} is not valid JSON: {}", what,
-                                 reason.substr(reason.find(']') + 2)));
+    return makeError(ErrorCode::kInvalidArgument, fmt::format("{} is not valid JSON: {}", what,
+                                                              reason.substr(reason.find(']') + 2)));
   }
 }
 
@@ -106,8 +107,8 @@ Status sliceBinary(std::string_view role, std::string_view binary,
   }
   std::size_t offset = 0;
   for (const PendingBinary& item : pending) {
-    Result<Tensor> tensor = tensorFromBinary(role, item.name, item.type, item.shape,
-                                             binary.substr(offset, item.size));
+    Result<Tensor> tensor =
+        tensorFromBinary(role, item.name, item.type, item.shape, binary.substr(offset, item.size));
     if (!tensor.ok()) return tensor.error();
     tensors[item.index] = std::move(*tensor);
     offset += item.size;
@@ -123,7 +124,8 @@ Status decodeTensorEntry(std::string_view role, const json& entry, std::set<std:
     return requestError(fmt::format("each {} must be a JSON object", role));
   }
   const auto nameIt = entry.find("name");
-  if (nameIt == entry.end() || !nameIt->is_string() || nameIt->get_ref<const std::string&>().empty()) {
+  if (nameIt == entry.end() || !nameIt->is_string() ||
+      nameIt->get_ref<const std::string&>().empty()) {
     return requestError(fmt::format("each {} needs a non-empty string 'name'", role));
   }
   const std::string name = nameIt->get<std::string>();
@@ -189,7 +191,8 @@ Status decodeOutputs(const json& outputs, std::vector<RequestedOutput>& requeste
       }
       for (const auto& [key, value] : parameters->items()) {
         if (key == "binary_data") {
-          if (!value.is_boolean()) return tensorError("output", entry.name, "'binary_data' must be true or false");
+          if (!value.is_boolean())
+            return tensorError("output", entry.name, "'binary_data' must be true or false");
           entry.binary = value.get<bool>();
         } else if (key == "classification") {
           return tensorError("output", entry.name,
@@ -245,8 +248,8 @@ Result<V2InferRequest> decodeV2InferRequest(std::string_view body,
   }
   const json& request = *parsed;
   if (!request.is_object()) {
-    return requestError(fmt::format("the inference request must be a JSON object, not {}",
-                                    request.type_name()));
+    return requestError(
+        fmt::format("the inference request must be a JSON object, not {}", request.type_name()));
   }
   V2InferRequest decoded;
   if (const auto id = request.find("id"); id != request.end()) {
@@ -260,10 +263,10 @@ Result<V2InferRequest> decodeV2InferRequest(std::string_view body,
       decoded.binaryOutput = binary->get<bool>();
     }
     if (const auto timeout = parameters->find("timeout"); timeout != parameters->end()) {
-      if (!timeout->is_number_unsigned() ||
-          timeout->get<std::uint64_t>() > 86'400'000'000ull) {
-        return requestError("'timeout' must be a non-negative integer number of microseconds "
-                            "(at most one day)");
+      if (!timeout->is_number_unsigned() || timeout->get<std::uint64_t>() > 86'400'000'000ull) {
+        return requestError(
+            "'timeout' must be a non-negative integer number of microseconds "
+            "(at most one day)");
       }
       if (timeout->get<std::uint64_t>() > 0) {
         decoded.timeout = std::chrono::microseconds(timeout->get<std::uint64_t>());

@@ -28,12 +28,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/result.h"
 #include "tensor/tensor.h"
@@ -69,10 +68,10 @@ struct RequestedOutput {
 };
 
 struct V2InferRequest {
-  std::string id;                       // echoed in the response when non-empty
-  std::vector<Tensor> inputs;           // in request order, names unique
-  std::vector<RequestedOutput> outputs; // empty: every output of the model
-  bool binaryOutput = false;            // parameters.binary_data_output
+  std::string id;                        // echoed in the response when non-empty
+  std::vector<Tensor> inputs;            // in request order, names unique
+  std::vector<RequestedOutput> outputs;  // empty: every output of the model
+  bool binaryOutput = false;             // parameters.binary_data_output
   // parameters.timeout (Triton: microseconds); unset when absent.
   std::optional<std::chrono::microseconds> timeout;
 };

@@ -1,11 +1,11 @@
 // Shared by kserve_codec.cc and kserve_codec_tensors.cc only: the codec's error constructors.
 #pragma once
 
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "common/result.h"
 

@@ -1,8 +1,5 @@
 // Tensor elements on the wire: JSON data (with its number rules and NaN strings), the binary
 // extension's layout, and FP16/BF16 rounding. The protocol framing is in kserve_codec.cc.
-#include "tensor/kserve_codec.h"
-#include "tensor/kserve_codec_internal.h"
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -11,6 +8,9 @@
 #include <cstring>
 #include <limits>
 #include <type_traits>
+
+#include "tensor/kserve_codec.h"
+#include "tensor/kserve_codec_internal.h"
 
 namespace deviceops::inference {
 namespace {
@@ -157,17 +157,26 @@ std::optional<double> readFloat(const json& value) {
 std::string appendElement(DataType type, const json& value, std::string& out) {
   switch (type) {
     case DataType::kBool:
-      if (!value.is_boolean()) return fmt::format("expected true or false, got {}", value.type_name());
+      if (!value.is_boolean())
+        return fmt::format("expected true or false, got {}", value.type_name());
       out.push_back(value.get<bool>() ? '\1' : '\0');
       return {};
-    case DataType::kUint8: return appendInteger<std::uint8_t>(value, out);
-    case DataType::kUint16: return appendInteger<std::uint16_t>(value, out);
-    case DataType::kUint32: return appendInteger<std::uint32_t>(value, out);
-    case DataType::kUint64: return appendInteger<std::uint64_t>(value, out);
-    case DataType::kInt8: return appendInteger<std::int8_t>(value, out);
-    case DataType::kInt16: return appendInteger<std::int16_t>(value, out);
-    case DataType::kInt32: return appendInteger<std::int32_t>(value, out);
-    case DataType::kInt64: return appendInteger<std::int64_t>(value, out);
+    case DataType::kUint8:
+      return appendInteger<std::uint8_t>(value, out);
+    case DataType::kUint16:
+      return appendInteger<std::uint16_t>(value, out);
+    case DataType::kUint32:
+      return appendInteger<std::uint32_t>(value, out);
+    case DataType::kUint64:
+      return appendInteger<std::uint64_t>(value, out);
+    case DataType::kInt8:
+      return appendInteger<std::int8_t>(value, out);
+    case DataType::kInt16:
+      return appendInteger<std::int16_t>(value, out);
+    case DataType::kInt32:
+      return appendInteger<std::int32_t>(value, out);
+    case DataType::kInt64:
+      return appendInteger<std::int64_t>(value, out);
     case DataType::kFp16:
     case DataType::kBf16:
     case DataType::kFp32:
@@ -251,7 +260,8 @@ Result<Tensor> tensorFromJson(std::string_view role, std::string name, DataType 
   if (!bytes.ok()) return tensorError(role, name, bytes.error().message);
   const std::uint64_t count = *elementCount(shape);
   if (!data.is_array()) {
-    return tensorError(role, name, fmt::format("'data' must be an array, got {}", data.type_name()));
+    return tensorError(role, name,
+                       fmt::format("'data' must be an array, got {}", data.type_name()));
   }
   std::vector<const json*> leaves;
   if (Status collected = collectLeaves(data, 1, leaves); !collected.ok()) {
@@ -298,14 +308,30 @@ json tensorDataToJson(const Tensor& tensor) {
     case DataType::kBool:
       for (const char byte : data) out.push_back(byte != 0);
       break;
-    case DataType::kUint8: integersToJson<std::uint8_t>(data, out); break;
-    case DataType::kUint16: integersToJson<std::uint16_t>(data, out); break;
-    case DataType::kUint32: integersToJson<std::uint32_t>(data, out); break;
-    case DataType::kUint64: integersToJson<std::uint64_t>(data, out); break;
-    case DataType::kInt8: integersToJson<std::int8_t>(data, out); break;
-    case DataType::kInt16: integersToJson<std::int16_t>(data, out); break;
-    case DataType::kInt32: integersToJson<std::int32_t>(data, out); break;
-    case DataType::kInt64: integersToJson<std::int64_t>(data, out); break;
+    case DataType::kUint8:
+      integersToJson<std::uint8_t>(data, out);
+      break;
+    case DataType::kUint16:
+      integersToJson<std::uint16_t>(data, out);
+      break;
+    case DataType::kUint32:
+      integersToJson<std::uint32_t>(data, out);
+      break;
+    case DataType::kUint64:
+      integersToJson<std::uint64_t>(data, out);
+      break;
+    case DataType::kInt8:
+      integersToJson<std::int8_t>(data, out);
+      break;
+    case DataType::kInt16:
+      integersToJson<std::int16_t>(data, out);
+      break;
+    case DataType::kInt32:
+      integersToJson<std::int32_t>(data, out);
+      break;
+    case DataType::kInt64:
+      integersToJson<std::int64_t>(data, out);
+      break;
     case DataType::kFp16:
       for (std::size_t offset = 0; offset + 2 <= data.size(); offset += 2) {
         out.push_back(floatToJson(halfToDouble(loadValue<std::uint16_t>(data.data() + offset))));
@@ -395,12 +421,12 @@ Result<Tensor> tensorFromBinary(std::string_view role, std::string name, DataTyp
     return tensor;
   }
   if (bytes.size() != *expected) {
-    return tensorError(role, tensor.name,
-                       fmt::format("expected {} bytes ({} {} elements for shape {}), got {} "
-                                   "bytes of binary data",
-                                   *expected, count, dataTypeName(type), shapeText(tensor.shape),
-                                   bytes.size()),
-                       {{"expectedBytes", *expected}, {"bytes", bytes.size()}});
+    return tensorError(
+        role, tensor.name,
+        fmt::format("expected {} bytes ({} {} elements for shape {}), got {} "
+                    "bytes of binary data",
+                    *expected, count, dataTypeName(type), shapeText(tensor.shape), bytes.size()),
+        {{"expectedBytes", *expected}, {"bytes", bytes.size()}});
   }
   if (type == DataType::kBool) {
     for (std::size_t index = 0; index < bytes.size(); ++index) {

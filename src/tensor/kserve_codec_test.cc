@@ -55,16 +55,16 @@ std::vector<Tensor> everyType() {
                                 {0x3c00, 0xfbff, 0x0001, 0x7e00, 0x7c00, 0x8000}),
       makeTensor<std::uint16_t>("bf16", DataType::kBf16, {2, 3},
                                 {0x3f80, 0xff7f, 0x0001, 0x7fc0, 0xff80, 0x8000}),
-      makeTensor<float>("f32", DataType::kFp32, {2, 3},
-                        {0.1f, -std::numeric_limits<float>::max(),
-                         std::numeric_limits<float>::denorm_min(),
-                         std::numeric_limits<float>::quiet_NaN(),
-                         -std::numeric_limits<float>::infinity(), 1.0f / 3.0f}),
-      makeTensor<double>("f64", DataType::kFp64, {2, 3},
-                         {0.1, std::numeric_limits<double>::max(),
-                          std::numeric_limits<double>::denorm_min(),
-                          std::numeric_limits<double>::quiet_NaN(),
-                          std::numeric_limits<double>::infinity(), 1.0 / 3.0}),
+      makeTensor<float>(
+          "f32", DataType::kFp32, {2, 3},
+          {0.1f, -std::numeric_limits<float>::max(), std::numeric_limits<float>::denorm_min(),
+           std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::infinity(),
+           1.0f / 3.0f}),
+      makeTensor<double>(
+          "f64", DataType::kFp64, {2, 3},
+          {0.1, std::numeric_limits<double>::max(), std::numeric_limits<double>::denorm_min(),
+           std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity(),
+           1.0 / 3.0}),
       bytesTensor("bytes", {"hello", "", std::string("\0 caf\xc3\xa9", 7)}),
   };
 }
@@ -89,13 +89,21 @@ TEST(NarrowFloatTest, HalfKnownValues) {
     std::uint16_t bits;
   };
   const Case cases[] = {
-      {1.0, 0x3c00},        {-2.0, 0xc000},        {0.1, 0x2e66},
-      {65504.0, 0x7bff},    {65519.99, 0x7bff},    {65520.0, 0x7c00},  // tie rounds to even: inf
-      {std::ldexp(1, -24), 0x0001},                 {std::ldexp(1, -25), 0x0000},  // tie to 0
-      {std::ldexp(3, -26), 0x0001},                 {std::ldexp(1, -14), 0x0400},
+      {1.0, 0x3c00},
+      {-2.0, 0xc000},
+      {0.1, 0x2e66},
+      {65504.0, 0x7bff},
+      {65519.99, 0x7bff},
+      {65520.0, 0x7c00},  // tie rounds to even: inf
+      {std::ldexp(1, -24), 0x0001},
+      {std::ldexp(1, -25), 0x0000},  // tie to 0
+      {std::ldexp(3, -26), 0x0001},
+      {std::ldexp(1, -14), 0x0400},
       {1.0 + std::ldexp(1, -11), 0x3c00},  // tie between 1 and 1+2^-10: even
       {1.0 + std::ldexp(3, -11), 0x3c02},  // tie between 1+2^-10 and 1+2^-9: even
-      {-0.0, 0x8000},       {1e-300, 0x0000},      {1e300, 0x7c00},
+      {-0.0, 0x8000},
+      {1e-300, 0x0000},
+      {1e300, 0x7c00},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.value);
@@ -173,11 +181,13 @@ TEST(KserveCodecTest, NonUtf8BytesNeedBinary) {
   EXPECT_EQ(decoded->inputs[0].strings, tensor.strings);
   // JSON cannot carry invalid UTF-8: it is replaced by U+FFFD, as documented.
   const json inJson = tensorDataToJson(tensor);
-  EXPECT_EQ(inJson.dump(-1, ' ', false, json::error_handler_t::replace), "[\"\xef\xbf\xbd\xef\xbf\xbd\\u0000\"]");
+  EXPECT_EQ(inJson.dump(-1, ' ', false, json::error_handler_t::replace),
+            "[\"\xef\xbf\xbd\xef\xbf\xbd\\u0000\"]");
 }
 
 TEST(KserveCodecTest, BinaryNanPayloadPassesThrough) {
-  const Tensor tensor = makeTensor<std::uint32_t>("x", DataType::kFp32, {2}, {0x7fa00001u, 0xffc00123u});
+  const Tensor tensor =
+      makeTensor<std::uint32_t>("x", DataType::kFp32, {2}, {0x7fa00001u, 0xffc00123u});
   const EncodedBody encoded = encodeV2InferRequest({tensor}, {}, true, false);
   Result<V2InferRequest> decoded =
       decodeV2InferRequest(encoded.body, std::to_string(*encoded.jsonLength));
@@ -191,13 +201,12 @@ TEST(KserveCodecTest, EveryDatatypeRoundTripsThroughResponses) {
     SCOPED_TRACE(binary ? "binary" : "json");
     V2InferRequest request;
     request.binaryOutput = binary;
-    const EncodedBody encoded =
-        encodeV2InferResponse({"mlp", "1", "abc", tensors}, request);
+    const EncodedBody encoded = encodeV2InferResponse({"mlp", "1", "abc", tensors}, request);
     EXPECT_EQ(encoded.jsonLength.has_value(), binary);
     Result<V2InferResponse> decoded = decodeV2InferResponse(
-        encoded.body,
-        encoded.jsonLength ? std::optional<std::string>(std::to_string(*encoded.jsonLength))
-                           : std::nullopt);
+        encoded.body, encoded.jsonLength
+                          ? std::optional<std::string>(std::to_string(*encoded.jsonLength))
+                          : std::nullopt);
     ASSERT_TRUE(decoded.ok()) << decoded.error().message;
     EXPECT_EQ(decoded->modelName, "mlp");
     EXPECT_EQ(decoded->modelVersion, "1");
@@ -215,7 +224,8 @@ TEST(KserveCodecTest, Float32JsonIsExactForRandomBits) {
     std::memcpy(&value, &bits, 4);
     if (std::isfinite(value)) values.push_back(value);
   }
-  const Tensor tensor = makeTensor("x", DataType::kFp32, {static_cast<std::int64_t>(values.size())}, values);
+  const Tensor tensor =
+      makeTensor("x", DataType::kFp32, {static_cast<std::int64_t>(values.size())}, values);
   V2InferRequest request;
   const EncodedBody encoded = encodeV2InferResponse({"m", "1", "", {tensor}}, request);
   // Parse as a generic JSON client would (double), then round to float.
@@ -289,7 +299,8 @@ std::string withBinary(const std::string& header, const std::string& binary) {
 }
 
 TEST(KserveCodecTest, RejectsBadRequestsNamingTheTensor) {
-  const std::string oneFloat = R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP32","parameters":{"binary_data_size":4}}]})";
+  const std::string oneFloat =
+      R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP32","parameters":{"binary_data_size":4}}]})";
   const std::string len = std::to_string(oneFloat.size());
   std::string data63 = "[";
   for (int i = 0; i < 63; ++i) data63 += (i ? ",1" : "1");
@@ -300,8 +311,9 @@ TEST(KserveCodecTest, RejectsBadRequestsNamingTheTensor) {
        std::nullopt, "input 'x': expected 64 FP32 elements for shape [4,16], got 63"},
       {"unknown datatype", R"({"inputs":[{"name":"x","shape":[1],"datatype":"FLOAT","data":[1]}]})",
        std::nullopt, "input 'x': 'datatype' must be one of"},
-      {"negative dimension", R"({"inputs":[{"name":"x","shape":[-1],"datatype":"FP32","data":[]}]})",
-       std::nullopt, "input 'x': 'shape' must be an array of non-negative integers"},
+      {"negative dimension",
+       R"({"inputs":[{"name":"x","shape":[-1],"datatype":"FP32","data":[]}]})", std::nullopt,
+       "input 'x': 'shape' must be an array of non-negative integers"},
       {"float dimension", R"({"inputs":[{"name":"x","shape":[1.5],"datatype":"FP32","data":[1]}]})",
        std::nullopt, "input 'x': 'shape'"},
       {"overflowing shape",
@@ -313,15 +325,19 @@ TEST(KserveCodecTest, RejectsBadRequestsNamingTheTensor) {
       {"huge binary shape",
        R"({"inputs":[{"name":"x","shape":[4294967296,4294967296],"datatype":"BYTES","parameters":{"binary_data_size":0}}]})",
        kAuto, "input 'x': shape"},
-      {"uint8 out of range", R"({"inputs":[{"name":"x","shape":[2],"datatype":"UINT8","data":[1,300]}]})",
-       std::nullopt, "input 'x': element 1: expected an integer in [0, 255], got 300"},
-      {"int8 out of range", R"({"inputs":[{"name":"x","shape":[1],"datatype":"INT8","data":[-129]}]})",
-       std::nullopt, "expected an integer in [-128, 127], got -129"},
-      {"negative unsigned", R"({"inputs":[{"name":"x","shape":[1],"datatype":"UINT64","data":[-1]}]})",
-       std::nullopt, "got -1"},
+      {"uint8 out of range",
+       R"({"inputs":[{"name":"x","shape":[2],"datatype":"UINT8","data":[1,300]}]})", std::nullopt,
+       "input 'x': element 1: expected an integer in [0, 255], got 300"},
+      {"int8 out of range",
+       R"({"inputs":[{"name":"x","shape":[1],"datatype":"INT8","data":[-129]}]})", std::nullopt,
+       "expected an integer in [-128, 127], got -129"},
+      {"negative unsigned",
+       R"({"inputs":[{"name":"x","shape":[1],"datatype":"UINT64","data":[-1]}]})", std::nullopt,
+       "got -1"},
       {"non-integer", R"({"inputs":[{"name":"x","shape":[1],"datatype":"INT32","data":[3.5]}]})",
        std::nullopt, "non-integer 3.5"},
-      {"int64 beyond 2^63", R"({"inputs":[{"name":"x","shape":[1],"datatype":"INT64","data":[9223372036854775808]}]})",
+      {"int64 beyond 2^63",
+       R"({"inputs":[{"name":"x","shape":[1],"datatype":"INT64","data":[9223372036854775808]}]})",
        std::nullopt, "input 'x': element 0"},
       {"string for int", R"({"inputs":[{"name":"x","shape":[1],"datatype":"INT32","data":["1"]}]})",
        std::nullopt, "got string"},
@@ -333,13 +349,14 @@ TEST(KserveCodecTest, RejectsBadRequestsNamingTheTensor) {
        std::nullopt, "70000 is out of range for FP16"},
       {"fp32 overflow", R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1e39]}]})",
        std::nullopt, "out of range for FP32"},
-      {"bad nan string", R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":["nan"]}]})",
-       std::nullopt, "expected a number or \"NaN\""},
+      {"bad nan string",
+       R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":["nan"]}]})", std::nullopt,
+       "expected a number or \"NaN\""},
       {"data not array", R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":1}]})",
        std::nullopt, "'data' must be an array"},
       {"too deep",
-       R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":)" + std::string(70, '[') + "1" +
-           std::string(70, ']') + "}]}",
+       R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":)" + std::string(70, '[') +
+           "1" + std::string(70, ']') + "}]}",
        std::nullopt, "nested deeper than 64"},
       {"duplicate input",
        R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]},{"name":"x","shape":[1],"datatype":"FP32","data":[1]}]})",
@@ -370,7 +387,10 @@ TEST(KserveCodecTest, RejectsBadRequestsNamingTheTensor) {
       {"binary size is not the shape's",
        R"({"inputs":[{"name":"x","shape":[2],"datatype":"FP32","parameters":{"binary_data_size":4}}]})"
        "abcd",
-       std::to_string(std::string(R"({"inputs":[{"name":"x","shape":[2],"datatype":"FP32","parameters":{"binary_data_size":4}}]})").size()),
+       std::to_string(
+           std::string(
+               R"({"inputs":[{"name":"x","shape":[2],"datatype":"FP32","parameters":{"binary_data_size":4}}]})")
+               .size()),
        "input 'x': expected 8 bytes (2 FP32 elements for shape [2]), got 4 bytes"},
       {"binary sizes overflow",
        R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP32","parameters":{"binary_data_size":18446744073709551615}},{"name":"y","shape":[1],"datatype":"FP32","parameters":{"binary_data_size":2}}]})",
@@ -385,7 +405,9 @@ TEST(KserveCodecTest, RejectsBadRequestsNamingTheTensor) {
       {"bytes element truncated",
        std::string(
            R"({"inputs":[{"name":"s","shape":[1],"datatype":"BYTES","parameters":{"binary_data_size":6}}]})") +
-           std::string("\x05\x00\x00\x00" "ab", 6),
+           std::string("\x05\x00\x00\x00"
+                       "ab",
+                       6),
        kAuto, "input 's': BYTES element 0 declares 5 bytes but only 2 remain"},
       {"bytes too many elements",
        std::string(
@@ -412,8 +434,8 @@ TEST(KserveCodecTest, RejectsBadRequestsNamingTheTensor) {
     SCOPED_TRACE(c.name);
     std::optional<std::string> header = c.headerLength;
     if (header == kAuto) header = std::to_string(c.body.rfind('}') + 1);  // JSON ends there
-    Result<V2InferRequest> decoded =
-        decodeV2InferRequest(c.body, header ? std::optional<std::string_view>(*header) : std::nullopt);
+    Result<V2InferRequest> decoded = decodeV2InferRequest(
+        c.body, header ? std::optional<std::string_view>(*header) : std::nullopt);
     ASSERT_FALSE(decoded.ok());
     EXPECT_EQ(decoded.error().code, ErrorCode::kInvalidArgument);
     EXPECT_NE(decoded.error().message.find(c.message), std::string::npos)

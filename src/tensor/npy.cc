@@ -25,10 +25,17 @@ struct DtypeInfo {
 };
 
 constexpr std::array<DtypeInfo, 11> kDtypes{{
-    {"f2", DataType::kFp16}, {"f4", DataType::kFp32}, {"f8", DataType::kFp64},
-    {"b1", DataType::kBool}, {"i1", DataType::kInt8}, {"i2", DataType::kInt16},
-    {"i4", DataType::kInt32}, {"i8", DataType::kInt64}, {"u1", DataType::kUint8},
-    {"u2", DataType::kUint16}, {"u4", DataType::kUint32},
+    {"f2", DataType::kFp16},
+    {"f4", DataType::kFp32},
+    {"f8", DataType::kFp64},
+    {"b1", DataType::kBool},
+    {"i1", DataType::kInt8},
+    {"i2", DataType::kInt16},
+    {"i4", DataType::kInt32},
+    {"i8", DataType::kInt64},
+    {"u1", DataType::kUint8},
+    {"u2", DataType::kUint16},
+    {"u4", DataType::kUint32},
 }};
 
 // The header dictionary, as far as we read it.
@@ -60,8 +67,9 @@ class HeaderParser {
       if (*key == "descr") {
         std::optional<std::string> descr = readString();
         if (!descr) {
-          return npyError("'descr' is not a simple dtype string (structured dtypes are not "
-                          "supported)");
+          return npyError(
+              "'descr' is not a simple dtype string (structured dtypes are not "
+              "supported)");
         }
         header.descr = *descr;
         header.hasDescr = true;
@@ -94,9 +102,8 @@ class HeaderParser {
 
  private:
   void skipSpace() {
-    while (position_ < text_.size() &&
-           (text_[position_] == ' ' || text_[position_] == '\n' || text_[position_] == '\t' ||
-            text_[position_] == '\r')) {
+    while (position_ < text_.size() && (text_[position_] == ' ' || text_[position_] == '\n' ||
+                                        text_[position_] == '\t' || text_[position_] == '\r')) {
       ++position_;
     }
   }
@@ -194,7 +201,8 @@ Result<Tensor> readStrings(Tensor tensor, std::string_view data, std::uint64_t c
       for (std::size_t index = 0; index < used; ++index) {
         const std::uint32_t codePoint = loadLittle32(raw.data() + index * 4);
         if (codePoint > 0x10ffff || (codePoint >= 0xd800 && codePoint <= 0xdfff)) {
-          return npyError(fmt::format("item {} holds the invalid code point {:#x}", item, codePoint));
+          return npyError(
+              fmt::format("item {} holds the invalid code point {:#x}", item, codePoint));
         }
         appendUtf8(codePoint, element);
       }
@@ -242,8 +250,7 @@ Result<Tensor> readNpy(std::string_view bytes, std::string name) {
     return npyError(fmt::format("the header claims {} bytes but the file has {} after the preamble",
                                 headerLength, bytes.size() - headerStart));
   }
-  Result<Header> header =
-      HeaderParser(bytes.substr(headerStart, headerLength)).parse();
+  Result<Header> header = HeaderParser(bytes.substr(headerStart, headerLength)).parse();
   if (!header.ok()) return header.error();
   if (header->fortranOrder) {
     return npyError("Fortran-order arrays are not supported; save with np.ascontiguousarray");
@@ -316,18 +323,42 @@ std::string writeNpy(const Tensor& tensor) {
   std::string descr;
   std::string data;
   switch (tensor.type) {
-    case DataType::kBool: descr = "|b1"; break;
-    case DataType::kUint8: descr = "|u1"; break;
-    case DataType::kUint16: descr = "<u2"; break;
-    case DataType::kUint32: descr = "<u4"; break;
-    case DataType::kUint64: descr = "<u8"; break;
-    case DataType::kInt8: descr = "|i1"; break;
-    case DataType::kInt16: descr = "<i2"; break;
-    case DataType::kInt32: descr = "<i4"; break;
-    case DataType::kInt64: descr = "<i8"; break;
-    case DataType::kFp16: descr = "<f2"; break;
-    case DataType::kFp32: descr = "<f4"; break;
-    case DataType::kFp64: descr = "<f8"; break;
+    case DataType::kBool:
+      descr = "|b1";
+      break;
+    case DataType::kUint8:
+      descr = "|u1";
+      break;
+    case DataType::kUint16:
+      descr = "<u2";
+      break;
+    case DataType::kUint32:
+      descr = "<u4";
+      break;
+    case DataType::kUint64:
+      descr = "<u8";
+      break;
+    case DataType::kInt8:
+      descr = "|i1";
+      break;
+    case DataType::kInt16:
+      descr = "<i2";
+      break;
+    case DataType::kInt32:
+      descr = "<i4";
+      break;
+    case DataType::kInt64:
+      descr = "<i8";
+      break;
+    case DataType::kFp16:
+      descr = "<f2";
+      break;
+    case DataType::kFp32:
+      descr = "<f4";
+      break;
+    case DataType::kFp64:
+      descr = "<f8";
+      break;
     case DataType::kBf16: {
       descr = "<f4";  // a bfloat16 is the upper half of the float32 with the same value
       data.reserve(tensor.data.size() * 2);

@@ -1,10 +1,10 @@
 #include "tensor/tensor.h"
 
-#include <array>
-#include <limits>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include <array>
+#include <limits>
 
 namespace deviceops::inference {
 namespace {
@@ -16,13 +16,20 @@ struct TypeInfo {
 };
 
 constexpr std::array<TypeInfo, 14> kTypes{{
-    {DataType::kBool, "BOOL", 1},     {DataType::kUint8, "UINT8", 1},
-    {DataType::kUint16, "UINT16", 2}, {DataType::kUint32, "UINT32", 4},
-    {DataType::kUint64, "UINT64", 8}, {DataType::kInt8, "INT8", 1},
-    {DataType::kInt16, "INT16", 2},   {DataType::kInt32, "INT32", 4},
-    {DataType::kInt64, "INT64", 8},   {DataType::kFp16, "FP16", 2},
-    {DataType::kBf16, "BF16", 2},     {DataType::kFp32, "FP32", 4},
-    {DataType::kFp64, "FP64", 8},     {DataType::kBytes, "BYTES", 0},
+    {DataType::kBool, "BOOL", 1},
+    {DataType::kUint8, "UINT8", 1},
+    {DataType::kUint16, "UINT16", 2},
+    {DataType::kUint32, "UINT32", 4},
+    {DataType::kUint64, "UINT64", 8},
+    {DataType::kInt8, "INT8", 1},
+    {DataType::kInt16, "INT16", 2},
+    {DataType::kInt32, "INT32", 4},
+    {DataType::kInt64, "INT64", 8},
+    {DataType::kFp16, "FP16", 2},
+    {DataType::kBf16, "BF16", 2},
+    {DataType::kFp32, "FP32", 4},
+    {DataType::kFp64, "FP64", 8},
+    {DataType::kBytes, "BYTES", 0},
 }};
 
 constexpr std::uint64_t kMaxCount = 1ull << 62;
@@ -73,9 +80,9 @@ Result<std::uint64_t> byteCount(DataType type, const std::vector<std::int64_t>& 
   if (!count.ok()) return count.error();
   const std::uint64_t size = elementSize(type);
   if (size != 0 && count.value() > kMaxCount / size) {
-    return makeError(ErrorCode::kInvalidArgument,
-                     fmt::format("shape {} of {} is too large", shapeText(shape),
-                                 dataTypeName(type)));
+    return makeError(
+        ErrorCode::kInvalidArgument,
+        fmt::format("shape {} of {} is too large", shapeText(shape), dataTypeName(type)));
   }
   return count.value() * size;
 }
@@ -114,18 +121,17 @@ Status checkAgainstSpec(const Tensor& tensor, const TensorSpec& spec) {
   }
   if (tensor.shape.size() != spec.shape.size()) {
     return makeError(ErrorCode::kInvalidArgument,
-                     fmt::format("input '{}': expected rank {} (shape {}), got shape {}",
-                                 spec.name, spec.shape.size(), shapeText(spec.shape),
-                                 shapeText(tensor.shape)),
+                     fmt::format("input '{}': expected rank {} (shape {}), got shape {}", spec.name,
+                                 spec.shape.size(), shapeText(spec.shape), shapeText(tensor.shape)),
                      {{"tensor", spec.name}, {"expectedShape", spec.shape}});
   }
   for (std::size_t i = 0; i < spec.shape.size(); ++i) {
     if (spec.shape[i] >= 0 && tensor.shape[i] != spec.shape[i]) {
-      return makeError(ErrorCode::kInvalidArgument,
-                       fmt::format("input '{}': dimension {} must be {} (shape {}), got shape {}",
-                                   spec.name, i, spec.shape[i], shapeText(spec.shape),
-                                   shapeText(tensor.shape)),
-                       {{"tensor", spec.name}, {"expectedShape", spec.shape}});
+      return makeError(
+          ErrorCode::kInvalidArgument,
+          fmt::format("input '{}': dimension {} must be {} (shape {}), got shape {}", spec.name, i,
+                      spec.shape[i], shapeText(spec.shape), shapeText(tensor.shape)),
+          {{"tensor", spec.name}, {"expectedShape", spec.shape}});
     }
   }
   return tensor.validate();

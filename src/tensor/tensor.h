@@ -17,8 +17,20 @@
 namespace deviceops::inference {
 
 enum class DataType {
-  kBool, kUint8, kUint16, kUint32, kUint64, kInt8, kInt16, kInt32, kInt64,
-  kFp16, kBf16, kFp32, kFp64, kBytes,
+  kBool,
+  kUint8,
+  kUint16,
+  kUint32,
+  kUint64,
+  kInt8,
+  kInt16,
+  kInt32,
+  kInt64,
+  kFp16,
+  kBf16,
+  kFp32,
+  kFp64,
+  kBytes,
 };
 
 // KServe v2 names: "BOOL", "UINT8", ..., "FP16", "BF16", "FP32", "FP64", "BYTES".

@@ -15,7 +15,6 @@
 
 namespace deviceops::trainer {
 
-
 // "<dir>/ckpt-<step:010>.pt".
 std::filesystem::path checkpointPath(const std::filesystem::path& dir, std::int64_t step);
 // "<file>.sha256".

@@ -294,11 +294,11 @@ Result<DatasetSchema> convertCsv(const std::filesystem::path& input, const Datas
   if (!options.labelColumn.empty()) {
     const auto it = std::find(names.begin(), names.end(), options.labelColumn);
     if (it == names.end()) {
-      return invalid(fmt::format("the header has no label column \"{}\"; its columns are {}",
-                                 options.labelColumn,
-                                 nlohmann::json(names).dump(-1, ' ', false,
-                                                            nlohmann::json::error_handler_t::replace)),
-                     {{"row", headerRow}, {"column", options.labelColumn}});
+      return invalid(
+          fmt::format(
+              "the header has no label column \"{}\"; its columns are {}", options.labelColumn,
+              nlohmann::json(names).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)),
+          {{"row", headerRow}, {"column", options.labelColumn}});
     }
     labelIndex = static_cast<std::size_t>(it - names.begin());
   }

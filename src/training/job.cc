@@ -22,9 +22,7 @@ constexpr std::array<std::pair<JobState, std::string_view>, 8> kStateNames{{
 std::int64_t toMillis(SystemTime time) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
 }
-SystemTime fromMillis(std::int64_t millis) {
-  return SystemTime(std::chrono::milliseconds(millis));
-}
+SystemTime fromMillis(std::int64_t millis) { return SystemTime(std::chrono::milliseconds(millis)); }
 
 template <class T>
 nlohmann::json optionalJson(const std::optional<T>& value) {
@@ -47,12 +45,12 @@ nlohmann::json progressJson(const JobProgress& p) {
           {"samplesPerSecond", optionalJson(p.samplesPerSecond)},
           {"elapsedSeconds", p.elapsedSeconds + p.attemptElapsedSeconds},
           {"etaSeconds", optionalJson(p.etaSeconds)},
-          {"percent", p.totalSteps > 0 ? 100.0 * static_cast<double>(p.step) /
-                                             static_cast<double>(p.totalSteps)
-                                       : 0.0},
+          {"percent", p.totalSteps > 0
+                          ? 100.0 * static_cast<double>(p.step) / static_cast<double>(p.totalSteps)
+                          : 0.0},
           {"metrics", p.lastEpoch},
-          {"lastCheckpoint", p.lastCheckpoint.empty() ? nlohmann::json(nullptr)
-                                                      : nlohmann::json(p.lastCheckpoint)},
+          {"lastCheckpoint",
+           p.lastCheckpoint.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.lastCheckpoint)},
           {"lastCheckpointStep", optionalJson(p.lastCheckpointStep)}};
 }
 

@@ -9,11 +9,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/result.h"
 #include "training_formats/spec.h"
@@ -22,8 +21,16 @@ namespace deviceops::training {
 
 using SystemTime = std::chrono::system_clock::time_point;
 
-enum class JobState { kQueued, kStarting, kRunning, kStopping, kCompleted, kStopped, kFailed,
-                      kInterrupted };
+enum class JobState {
+  kQueued,
+  kStarting,
+  kRunning,
+  kStopping,
+  kCompleted,
+  kStopped,
+  kFailed,
+  kInterrupted
+};
 std::string_view jobStateName(JobState state);
 std::optional<JobState> parseJobState(std::string_view name);
 // An attempt ended here: stopped, interrupted or failed (resumable when a checkpoint exists),
@@ -45,11 +52,11 @@ struct JobProgress {
   std::int64_t totalSteps = 0;
   std::int64_t stepsPerEpoch = 0;
   std::optional<double> loss, learningRate, samplesPerSecond;
-  double elapsedSeconds = 0;        // training time of all attempts so far
-  double attemptElapsedSeconds = 0; // of the current attempt (trainer-reported)
+  double elapsedSeconds = 0;         // training time of all attempts so far
+  double attemptElapsedSeconds = 0;  // of the current attempt (trainer-reported)
   std::optional<double> etaSeconds;
-  nlohmann::json lastEpoch = nullptr;                  // the newest "epoch" event
-  nlohmann::json history = nlohmann::json::array();    // every "epoch" event, in order
+  nlohmann::json lastEpoch = nullptr;                // the newest "epoch" event
+  nlohmann::json history = nlohmann::json::array();  // every "epoch" event, in order
   std::optional<std::int64_t> lastCheckpointStep;
   std::string lastCheckpoint;
 };
@@ -60,20 +67,20 @@ struct JobRecord {
   std::string owner = "anonymous";
   JobState state = JobState::kQueued;
   std::vector<Transition> transitions;
-  int attempt = 0;                 // trainer starts so far
-  bool resumeNext = false;         // the next attempt resumes from a checkpoint
+  int attempt = 0;                          // trainer starts so far
+  bool resumeNext = false;                  // the next attempt resumes from a checkpoint
   std::vector<std::string> deviceIds;       // inventory ids, one per rank
   std::vector<std::string> trainerDevices;  // "cpu" | "cuda:N", one per rank
   std::uint64_t memoryBytesPerRank = 0;
-  std::vector<std::string> allocationIds;   // ledger records while active
-  std::string waitingReason;       // queued: why it has not started
+  std::vector<std::string> allocationIds;  // ledger records while active
+  std::string waitingReason;               // queued: why it has not started
   std::optional<int> exitCode;
   std::optional<int> signal;
-  std::string error;               // failed: what went wrong, one line
+  std::string error;                      // failed: what went wrong, one line
   std::vector<std::string> lastLogLines;  // failed: the end of rank 0's (or the failing rank's) log
-  std::string weightsPath;         // completed: model.safetensors
-  std::string exportedModelId;     // after export
-  std::vector<int> pids;           // trainer processes of the running attempt, by rank
+  std::string weightsPath;                // completed: model.safetensors
+  std::string exportedModelId;            // after export
+  std::vector<int> pids;                  // trainer processes of the running attempt, by rank
   JobProgress progress;
   SystemTime createdAt;
 

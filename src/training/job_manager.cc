@@ -1,13 +1,12 @@
 #include "training/job_manager.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <fstream>
 #include <random>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "common/sha256.h"
 #include "training/job_live.h"
@@ -59,9 +58,8 @@ std::uint64_t JobManager::estimateMemoryBytes(const JobSpec& spec, std::uint64_t
   const auto ranks = static_cast<std::int64_t>(std::max<std::size_t>(spec.devices.size(), 1));
   const std::int64_t parameters =
       spec.model.builtIn() ? parameterCount(spec.model) : spec.model.inputs * 1024;
-  const std::int64_t optimizerSlots = spec.optimizer.type == "sgd"
-                                          ? (spec.optimizer.momentum > 0 ? 1 : 0)
-                                          : 2;
+  const std::int64_t optimizerSlots =
+      spec.optimizer.type == "sgd" ? (spec.optimizer.momentum > 0 ? 1 : 0) : 2;
   const std::int64_t localBatch = (spec.batchSize + ranks - 1) / ranks;
   const std::int64_t batchForEval = std::max<std::int64_t>(localBatch, 1024);
   const std::uint64_t bytes =
@@ -80,13 +78,14 @@ Result<std::unique_ptr<JobManager>> JobManager::open(TrainingOptions options,
   std::error_code error;
   std::filesystem::create_directories(root / "jobs", error);
   if (error) {
-    return makeError(ErrorCode::kUnavailable,
-                     fmt::format("cannot create {}: {}", (root / "jobs").string(), error.message()));
+    return makeError(
+        ErrorCode::kUnavailable,
+        fmt::format("cannot create {}: {}", (root / "jobs").string(), error.message()));
   }
   Result<std::unique_ptr<JobStore>> store = JobStore::open(root / "jobs.db");
   if (!store.ok()) return store.error();
-  std::unique_ptr<JobManager> manager(new JobManager(std::move(options), datasets, inventory, memory,
-                                                     events, std::move(store.value())));
+  std::unique_ptr<JobManager> manager(new JobManager(std::move(options), datasets, inventory,
+                                                     memory, events, std::move(store.value())));
   if (Status status = manager->recover(); !status.ok()) return status.error();
   datasets.setInUseCheck(
       [raw = manager.get()](const std::string& id) { return raw->jobsUsingDataset(id); });
@@ -147,8 +146,8 @@ void JobManager::transition(JobRecord& job, JobState state, std::string reason) 
     spdlog::error("training: cannot record job {} as {}: {}", job.id, jobStateName(state),
                   status.error().message);
   }
-  publish(job.id, "state", {{"state", jobStateName(state)}, {"reason", reason},
-                            {"step", job.progress.step}});
+  publish(job.id, "state",
+          {{"state", jobStateName(state)}, {"reason", reason}, {"step", job.progress.step}});
   Event event;
   event.type = fmt::format("training.{}", jobStateName(state));
   event.deviceId = job.deviceIds.empty() ? "" : job.deviceIds.front();
@@ -174,9 +173,9 @@ Status JobManager::resolve(JobSpec& spec, std::vector<std::string>& deviceIds,
                            std::uint64_t& datasetBytes) const {
   Result<DatasetInfo> dataset = datasets_.get(spec.dataset);
   if (!dataset.ok()) {
-    return makeError(ErrorCode::kInvalidArgument,
-                     fmt::format("dataset: \"{}\" not found (GET /api/training/data lists them)",
-                                 spec.dataset));
+    return makeError(
+        ErrorCode::kInvalidArgument,
+        fmt::format("dataset: \"{}\" not found (GET /api/training/data lists them)", spec.dataset));
   }
   if (dataset->state != "ready") {
     return makeError(ErrorCode::kConflict,
@@ -187,12 +186,14 @@ Status JobManager::resolve(JobSpec& spec, std::vector<std::string>& deviceIds,
   if (spec.task == Task::kClassification && schema.classes.empty()) {
     return makeError(ErrorCode::kInvalidArgument,
                      fmt::format("task: dataset \"{}\" has no classes (more than 1024 distinct "
-                                 "labels); use task \"regression\"", dataset->name));
+                                 "labels); use task \"regression\"",
+                                 dataset->name));
   }
   if (spec.task == Task::kRegression && !schema.numericLabels) {
     return makeError(ErrorCode::kInvalidArgument,
                      fmt::format("task: dataset \"{}\" has non-numeric labels; use task "
-                                 "\"classification\"", dataset->name));
+                                 "\"classification\"",
+                                 dataset->name));
   }
   spec.dataset = dataset->id;
   spec.datasetPath = dataset->path;
@@ -229,7 +230,8 @@ Status JobManager::resolve(JobSpec& spec, std::vector<std::string>& deviceIds,
     } else {
       return makeError(ErrorCode::kInvalidArgument,
                        fmt::format("devices: \"{}\" is a {} device; training runs on the CPU and "
-                                   "on NVIDIA GPUs (CUDA)", requested, device->record.backend));
+                                   "on NVIDIA GPUs (CUDA)",
+                                   requested, device->record.backend));
     }
     deviceIds.push_back(device->id);
   }
@@ -256,12 +258,12 @@ Result<JobRecord> JobManager::submit(JobSpec spec, const std::string& owner) {
     for (const auto& [deviceId, bytes] : perDevice) {
       Result<memory::DeviceMemoryStatus> status = memory_->status(deviceId);
       if (status.ok() && status->budgetBytes > 0 && bytes > status->budgetBytes) {
-        return makeError(ErrorCode::kResourceExhausted,
-                         fmt::format("the job needs {} bytes on {} but its whole training budget "
-                                     "is {} bytes; lower batchSize or the model size",
-                                     bytes, deviceId, status->budgetBytes),
-                         {{"deviceId", deviceId}, {"neededBytes", bytes},
-                          {"budgetBytes", status->budgetBytes}});
+        return makeError(
+            ErrorCode::kResourceExhausted,
+            fmt::format("the job needs {} bytes on {} but its whole training budget "
+                        "is {} bytes; lower batchSize or the model size",
+                        bytes, deviceId, status->budgetBytes),
+            {{"deviceId", deviceId}, {"neededBytes", bytes}, {"budgetBytes", status->budgetBytes}});
       }
     }
   }
@@ -274,8 +276,8 @@ Result<JobRecord> JobManager::submit(JobSpec spec, const std::string& owner) {
   std::error_code error;
   std::filesystem::create_directories(std::filesystem::path(job.spec.workDir) / "logs", error);
   if (error) {
-    return makeError(ErrorCode::kUnavailable, fmt::format("cannot create {}: {}",
-                                                          job.spec.workDir, error.message()));
+    return makeError(ErrorCode::kUnavailable,
+                     fmt::format("cannot create {}: {}", job.spec.workDir, error.message()));
   }
   std::unique_lock lock(mutex_);
   if (stopping_) return makeError(ErrorCode::kUnavailable, "the daemon is shutting down");
@@ -288,9 +290,10 @@ Result<JobRecord> JobManager::submit(JobSpec spec, const std::string& owner) {
   JobRecord& stored = jobs_.at(id);
   if (!options_.queueWhenFull && stored.state == JobState::kQueued &&
       stored.waitingReason.rfind("memory", 0) == 0) {
-    Error refused = makeError(ErrorCode::kConflict,
-                              fmt::format("the job does not fit now ({}) and [training] "
-                                          "queueWhenFull is false", stored.waitingReason));
+    Error refused =
+        makeError(ErrorCode::kConflict, fmt::format("the job does not fit now ({}) and [training] "
+                                                    "queueWhenFull is false",
+                                                    stored.waitingReason));
     queue_.erase(std::remove(queue_.begin(), queue_.end(), id), queue_.end());
     jobs_.erase(id);
     live_.erase(id);
@@ -389,9 +392,9 @@ Result<JobRecord> JobManager::stop(const std::string& jobId,
   Live& live = *live_.at(jobId);
   live.stopRequested = true;
   live.stopGrace = grace.value_or(options_.stopGrace);
-  transition(job, JobState::kStopping,
-             fmt::format("stop requested; checkpointing (killed after {} ms)",
-                         live.stopGrace.count()));
+  transition(
+      job, JobState::kStopping,
+      fmt::format("stop requested; checkpointing (killed after {} ms)", live.stopGrace.count()));
   return job;
 }
 
@@ -399,7 +402,8 @@ bool JobManager::hasValidCheckpoint(const std::string& jobId) const {
   const auto it = jobs_.find(jobId);
   if (it == jobs_.end()) return false;
   std::error_code error;
-  const std::filesystem::path directory = std::filesystem::path(it->second.spec.workDir) / "checkpoints";
+  const std::filesystem::path directory =
+      std::filesystem::path(it->second.spec.workDir) / "checkpoints";
   for (const auto& entry : std::filesystem::directory_iterator(directory, error)) {
     const std::filesystem::path& path = entry.path();
     if (path.extension() == ".pt" &&
@@ -424,7 +428,8 @@ Result<JobRecord> JobManager::resume(const std::string& jobId) {
   if (!hasValidCheckpoint(jobId)) {
     return makeError(ErrorCode::kConflict,
                      fmt::format("job {} has no checkpoint to resume from; start a new job "
-                                 "(resuming would silently start over)", jobId));
+                                 "(resuming would silently start over)",
+                                 jobId));
   }
   if (stopping_) return makeError(ErrorCode::kUnavailable, "the daemon is shutting down");
   job.resumeNext = true;
@@ -462,9 +467,8 @@ Status JobManager::remove(const std::string& jobId) {
     auto it = jobs_.find(jobId);
     if (it == jobs_.end()) return makeError(ErrorCode::kNotFound, "no training job " + jobId);
     if (!isEnded(it->second.state)) {
-      return makeError(ErrorCode::kConflict,
-                       fmt::format("job {} is {}; stop it first", jobId,
-                                   jobStateName(it->second.state)));
+      return makeError(ErrorCode::kConflict, fmt::format("job {} is {}; stop it first", jobId,
+                                                         jobStateName(it->second.state)));
     }
     directory = it->second.spec.workDir;
     if (Status removed = store_->remove(jobId); !removed.ok()) return removed;
@@ -511,13 +515,14 @@ Result<std::vector<std::string>> JobManager::logs(const std::string& jobId, int 
   std::lock_guard lock(mutex_);
   auto it = jobs_.find(jobId);
   if (it == jobs_.end()) return makeError(ErrorCode::kNotFound, "no training job " + jobId);
-  if (rank < 0 || static_cast<std::size_t>(rank) >= std::max<std::size_t>(1, it->second.deviceIds.size())) {
+  if (rank < 0 ||
+      static_cast<std::size_t>(rank) >= std::max<std::size_t>(1, it->second.deviceIds.size())) {
     return makeError(ErrorCode::kInvalidArgument,
                      fmt::format("rank: must be 0..{}", it->second.deviceIds.size() - 1));
   }
-  return tailLines(std::filesystem::path(it->second.spec.workDir) / "logs" /
-                       fmt::format("rank-{}.log", rank),
-                   lines);
+  return tailLines(
+      std::filesystem::path(it->second.spec.workDir) / "logs" / fmt::format("rank-{}.log", rank),
+      lines);
 }
 
 Result<nlohmann::json> JobManager::checkpoints(const std::string& jobId) const {
@@ -554,7 +559,8 @@ Result<nlohmann::json> JobManager::checkpoints(const std::string& jobId) const {
 std::filesystem::path JobManager::jobDirectory(const std::string& jobId) const {
   std::lock_guard lock(mutex_);
   auto it = jobs_.find(jobId);
-  return it == jobs_.end() ? std::filesystem::path() : std::filesystem::path(it->second.spec.workDir);
+  return it == jobs_.end() ? std::filesystem::path()
+                           : std::filesystem::path(it->second.spec.workDir);
 }
 
 Status JobManager::setExportedModel(const std::string& jobId, const std::string& modelId) {

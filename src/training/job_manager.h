@@ -27,11 +27,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/events.h"
 #include "common/result.h"
@@ -45,13 +44,13 @@
 namespace deviceops::training {
 
 struct TrainingOptions {
-  std::filesystem::path dataDir;              // <dataDir>/training/{jobs,datasets,...}
-  std::filesystem::path trainerExecutable;    // deviceops-trainer
+  std::filesystem::path dataDir;            // <dataDir>/training/{jobs,datasets,...}
+  std::filesystem::path trainerExecutable;  // deviceops-trainer
   int maxConcurrentJobs = 1;
-  bool queueWhenFull = true;                  // false: refuse a job that does not fit now
-  bool autoResume = false;                    // resume interrupted jobs at start-up
-  std::chrono::milliseconds stopGrace{30000}; // SIGTERM -> SIGKILL
-  std::size_t eventBacklog = 4096;            // live events kept per job for SSE replay
+  bool queueWhenFull = true;                   // false: refuse a job that does not fit now
+  bool autoResume = false;                     // resume interrupted jobs at start-up
+  std::chrono::milliseconds stopGrace{30000};  // SIGTERM -> SIGKILL
+  std::size_t eventBacklog = 4096;             // live events kept per job for SSE replay
   std::size_t failureLogLines = 20;
 };
 
@@ -70,11 +69,9 @@ struct EventBatch {
 class JobManager {
  public:
   // `memory` and `events` must outlive the manager; `memory` may be null (no ledger).
-  static Result<std::unique_ptr<JobManager>> open(TrainingOptions options,
-                                                  DatasetCatalog& datasets,
+  static Result<std::unique_ptr<JobManager>> open(TrainingOptions options, DatasetCatalog& datasets,
                                                   const devices::Inventory& inventory,
-                                                  memory::MemoryService* memory,
-                                                  EventSink& events);
+                                                  memory::MemoryService* memory, EventSink& events);
   ~JobManager();  // stop()
   JobManager(const JobManager&) = delete;
   JobManager& operator=(const JobManager&) = delete;
@@ -97,7 +94,8 @@ class JobManager {
   Result<EventBatch> events(const std::string& jobId, std::uint64_t afterSequence,
                             std::chrono::milliseconds wait) const;
   // The last `lines` lines of the rank's log.
-  Result<std::vector<std::string>> logs(const std::string& jobId, int rank, std::size_t lines) const;
+  Result<std::vector<std::string>> logs(const std::string& jobId, int rank,
+                                        std::size_t lines) const;
   // Checkpoint files (newest first): name, step, bytes, valid (sidecar matches), best.
   Result<nlohmann::json> checkpoints(const std::string& jobId) const;
   // Where a completed built-in job's weights and spec are (for export).
@@ -115,17 +113,16 @@ class JobManager {
  private:
   struct Live;  // per-job runtime state (processes, events, stop request)
   JobManager(TrainingOptions options, DatasetCatalog& datasets, const devices::Inventory& inventory,
-             memory::MemoryService* memory, EventSink& events,
-             std::unique_ptr<JobStore> store);
+             memory::MemoryService* memory, EventSink& events, std::unique_ptr<JobStore> store);
 
   Status recover();
   Status persist(const JobRecord& job);
-  void transition(JobRecord& job, JobState state, std::string reason);  // mutex_ held
+  void transition(JobRecord& job, JobState state, std::string reason);            // mutex_ held
   void publish(const std::string& jobId, std::string type, nlohmann::json data);  // mutex_ held
-  void schedule();  // mutex_ held: start what can start
+  void schedule();                                           // mutex_ held: start what can start
   Result<std::vector<std::string>> reserve(JobRecord& job);  // mutex_ held
-  void releaseReservations(JobRecord& job);  // mutex_ held
-  void monitor(std::string jobId);           // the attempt's thread
+  void releaseReservations(JobRecord& job);                  // mutex_ held
+  void monitor(std::string jobId);                           // the attempt's thread
   void handleProgressLine(const std::string& jobId, const std::string& line);
   Status resolve(JobSpec& spec, std::vector<std::string>& deviceIds,
                  std::vector<std::string>& trainerDevices, std::uint64_t& datasetBytes) const;
@@ -143,7 +140,7 @@ class JobManager {
   std::map<std::string, JobRecord> jobs_;
   std::map<std::string, std::shared_ptr<Live>> live_;
   std::deque<std::string> queue_;  // queued job ids in order
-  int runningMonitors_ = 0;  // attempts whose monitor thread has not finished
+  int runningMonitors_ = 0;        // attempts whose monitor thread has not finished
   bool stopping_ = false;
 };
 

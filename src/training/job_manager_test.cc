@@ -21,14 +21,16 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-const fs::path kFakeTrainer = fs::path(DEVICEOPS_SOURCE_DIR) / "src/training/testing/fake_trainer.sh";
+const fs::path kFakeTrainer =
+    fs::path(DEVICEOPS_SOURCE_DIR) / "src/training/testing/fake_trainer.sh";
 
 class JobManagerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::vector<std::unique_ptr<devices::Backend>> backends;
     backends.push_back(devices::makeCpuBackend());
-    inventory_ = std::make_unique<devices::Inventory>(std::move(backends), devices::InventoryOptions{});
+    inventory_ =
+        std::make_unique<devices::Inventory>(std::move(backends), devices::InventoryOptions{});
     inventory_->start();
     auto store = memory::openSqliteLedgerStore(dir_.root());
     ASSERT_TRUE(store.ok()) << store.error().message;
@@ -148,8 +150,8 @@ TEST_F(JobManagerTest, CompletedJobHasItsHistoryAndReleasesItsReservation) {
 
 TEST_F(JobManagerTest, ExportIsADomainCallThatNeedsACompletedJob) {
   int served = 0;
-  const ModelServer countingServer = [&served](const fs::path&, inference::LoadRequest)
-      -> Result<inference::ModelInfo> {
+  const ModelServer countingServer =
+      [&served](const fs::path&, inference::LoadRequest) -> Result<inference::ModelInfo> {
     ++served;
     return makeError(ErrorCode::kInternal, "not reached");
   };

@@ -1,16 +1,14 @@
 // JobManager: one attempt of a job, from spawning its ranks to recording the outcome.
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <unistd.h>
 
-#include <spdlog/spdlog.h>
-
 #include <fstream>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "training/job_live.h"
 #include "training/job_manager.h"
@@ -46,7 +44,8 @@ bool waitForTrainerLock(const std::filesystem::path& lockFile, std::chrono::mill
 }
 
 std::string describeExit(const ExitStatus& exit) {
-  if (exit.signal) return fmt::format("killed by signal {} ({})", *exit.signal, signalName(*exit.signal));
+  if (exit.signal)
+    return fmt::format("killed by signal {} ({})", *exit.signal, signalName(*exit.signal));
   return fmt::format("exit code {}", exit.exitCode.value_or(-1));
 }
 
@@ -91,11 +90,17 @@ void JobManager::monitor(std::string jobId) {
     request.executable = options_.trainerExecutable;
     request.logFile = workDir / "logs" / fmt::format("rank-{}.log", rank);
     request.progressFd = rank == 0 ? pipeFds[1] : -1;
-    request.arguments = {"train", "--job", (workDir / "job.json").string(),
-                         "--rank", std::to_string(rank),
-                         "--world-size", std::to_string(worldSize),
-                         "--device", devices[static_cast<std::size_t>(rank)],
-                         "--rendezvous", rendezvous.string()};
+    request.arguments = {"train",
+                         "--job",
+                         (workDir / "job.json").string(),
+                         "--rank",
+                         std::to_string(rank),
+                         "--world-size",
+                         std::to_string(worldSize),
+                         "--device",
+                         devices[static_cast<std::size_t>(rank)],
+                         "--rendezvous",
+                         rendezvous.string()};
     if (rank == 0) request.arguments.insert(request.arguments.end(), {"--progress-fd", "3"});
     if (resume) request.arguments.emplace_back("--resume");
     Result<pid_t> pid = spawnTrainer(request);
@@ -209,10 +214,10 @@ void JobManager::monitor(std::string jobId) {
   const ExitStatus rank0 = ranks.front().exit.value_or(ExitStatus{});
   job.exitCode = rank0.exitCode;
   job.signal = rank0.signal;
-  const std::string checkpointNote =
-      job.progress.lastCheckpointStep
-          ? fmt::format("resumable from the checkpoint at step {}", *job.progress.lastCheckpointStep)
-          : std::string("no checkpoint yet");
+  const std::string checkpointNote = job.progress.lastCheckpointStep
+                                         ? fmt::format("resumable from the checkpoint at step {}",
+                                                       *job.progress.lastCheckpointStep)
+                                         : std::string("no checkpoint yet");
   const std::size_t logRank = failedRank ? static_cast<std::size_t>(*failedRank) : 0;
   auto failureLog = [&] {
     return tailLines(workDir / "logs" / fmt::format("rank-{}.log", logRank),
@@ -273,30 +278,33 @@ void JobManager::handleProgressLine(const std::string& jobId, const std::string&
       progress.epochs = event.value("epochs", progress.epochs);
       if (job.state == JobState::kStarting) {
         const auto resumedFrom = event.value("resumedFrom", nlohmann::json(nullptr));
-        transition(job, JobState::kRunning,
-                   resumedFrom.is_string()
-                       ? fmt::format("resumed at step {} from {}", progress.step,
-                                     resumedFrom.get<std::string>())
-                       : fmt::format("training on {} ({} threads per rank)",
-                                     fmt::join(job.trainerDevices, ", "),
-                                     event.value("threads", 0)));
+        transition(
+            job, JobState::kRunning,
+            resumedFrom.is_string()
+                ? fmt::format("resumed at step {} from {}", progress.step,
+                              resumedFrom.get<std::string>())
+                : fmt::format("training on {} ({} threads per rank)",
+                              fmt::join(job.trainerDevices, ", "), event.value("threads", 0)));
       }
     } else if (type == "progress") {
       progress.epoch = event.value("epoch", progress.epoch);
       progress.step = event.value("step", progress.step);
       progress.totalSteps = event.value("totalSteps", progress.totalSteps);
-      if (event.contains("loss") && event.at("loss").is_number()) progress.loss = event.at("loss").get<double>();
+      if (event.contains("loss") && event.at("loss").is_number())
+        progress.loss = event.at("loss").get<double>();
       if (event.contains("learningRate")) progress.learningRate = event.value("learningRate", 0.0);
       if (event.contains("samplesPerSecond")) {
         progress.samplesPerSecond = event.value("samplesPerSecond", 0.0);
         const double stepsPerSecond =
-            *progress.samplesPerSecond / static_cast<double>(std::max<std::int64_t>(1, job.spec.batchSize));
+            *progress.samplesPerSecond /
+            static_cast<double>(std::max<std::int64_t>(1, job.spec.batchSize));
         if (stepsPerSecond > 0) {
           progress.etaSeconds =
               static_cast<double>(progress.totalSteps - progress.step) / stepsPerSecond;
         }
       }
-      progress.attemptElapsedSeconds = event.value("elapsedSeconds", progress.attemptElapsedSeconds);
+      progress.attemptElapsedSeconds =
+          event.value("elapsedSeconds", progress.attemptElapsedSeconds);
     } else if (type == "epoch") {
       progress.epoch = event.value("epoch", progress.epoch);
       progress.step = event.value("step", progress.step);

@@ -16,9 +16,8 @@ namespace deviceops::training {
 
 // Registers an exported ONNX file for serving. `file` is a copy the callee takes over (moved
 // or deleted in every case); returns the loaded model.
-using ModelServer =
-    std::function<Result<inference::ModelInfo>(const std::filesystem::path& file,
-                                                inference::LoadRequest request)>;
+using ModelServer = std::function<Result<inference::ModelInfo>(const std::filesystem::path& file,
+                                                               inference::LoadRequest request)>;
 // Serves through the registry (ModelRegistry::loadUploadFile).
 ModelServer registryModelServer(inference::ModelRegistry& registry);
 // For a node without inference: kUnavailable, saying the ONNX file is written.

@@ -1,9 +1,9 @@
 #include "training/module_store.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <fstream>
-
-#include <fmt/format.h>
 
 #include "common/sha256.h"
 #include "training/dataset_catalog.h"
@@ -81,7 +81,8 @@ Result<ModuleInfo> findModule(const fs::path& dataDir, const std::string& name) 
   if (!validName(name) || !fs::exists(file)) {
     return makeError(ErrorCode::kInvalidArgument,
                      fmt::format("model.module: no TorchScript module \"{}\" (upload it with POST "
-                                 "/api/training/models/upload)", name));
+                                 "/api/training/models/upload)",
+                                 name));
   }
   return describe(file);
 }

@@ -1,17 +1,16 @@
-// Uploaded TorchScript modules for training jobs with model {"type": "torchscript", "module": name}.
-// Stored as <dataDir>/training/modules/<name>.pt (+ <name>.sha256). The daemon checks only that
-// the file is a TorchScript (zip) archive; whether it loads and fits the dataset is found by the
-// trainer, which fails the job with exit code 2 and the reason.
+// Uploaded TorchScript modules for training jobs with model {"type": "torchscript", "module":
+// name}. Stored as <dataDir>/training/modules/<name>.pt (+ <name>.sha256). The daemon checks only
+// that the file is a TorchScript (zip) archive; whether it loads and fits the dataset is found by
+// the trainer, which fails the job with exit code 2 and the reason.
 //
 // Thread-safety: the functions may be called concurrently; a name is replaced atomically.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/result.h"
 

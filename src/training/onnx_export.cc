@@ -1,7 +1,5 @@
 #include "training/onnx_export.h"
 
-#include "common/atomic_file.h"
-
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -16,6 +14,8 @@
 #include <exception>
 #include <string>
 #include <vector>
+
+#include "common/atomic_file.h"
 
 namespace deviceops::training {
 namespace {

@@ -2,8 +2,8 @@
 // ModelSpec and its model.safetensors (see docs/TRAINING.md), so that the result of a training job
 // can be served by the inference registry (ONNX Runtime) like any uploaded model.
 //
-// The graph is built layer by layer from buildLayers(spec) (src/training_formats/spec.h), the same list
-// the trainer builds its libtorch modules from, so parameter names and shapes agree by
+// The graph is built layer by layer from buildLayers(spec) (src/training_formats/spec.h), the same
+// list the trainer builds its libtorch modules from, so parameter names and shapes agree by
 // construction:
 //   kReshape   -> Reshape (shape initializer "<layer>.shape" = [-1, c, h, w])
 //   kLinear    -> Gemm (transB = 1)

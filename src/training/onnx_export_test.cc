@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "common/testing/temp_dir.h"
-#include "tensor/npy.h"
 #include "inference/ort_model_proto.h"
+#include "tensor/npy.h"
 #include "training_formats/safetensors.h"
 #include "training_formats/spec.h"
 

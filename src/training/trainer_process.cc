@@ -1,6 +1,7 @@
 #include "training/trainer_process.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -11,8 +12,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-
-#include <fmt/format.h>
 
 namespace deviceops::training {
 namespace {
@@ -52,10 +51,12 @@ namespace {
 Result<pid_t> spawnTrainer(const SpawnRequest& request) {
   std::error_code fsError;
   std::filesystem::create_directories(request.logFile.parent_path(), fsError);
-  const int logFd = ::open(request.logFile.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  const int logFd =
+      ::open(request.logFile.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (logFd < 0) {
-    return makeError(ErrorCode::kInternal, fmt::format("cannot open the log file {}: {}",
-                                                       request.logFile.string(), std::strerror(errno)));
+    return makeError(ErrorCode::kInternal,
+                     fmt::format("cannot open the log file {}: {}", request.logFile.string(),
+                                 std::strerror(errno)));
   }
   const int nullFd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   std::vector<std::string> strings;
@@ -133,7 +134,8 @@ std::vector<std::string> tailLines(const std::filesystem::path& file, std::size_
   }
   if (start > 0 && !lines.empty()) lines.erase(lines.begin());  // a partial first line
   while (!lines.empty() && lines.back().empty()) lines.pop_back();
-  if (lines.size() > count) lines.erase(lines.begin(), lines.end() - static_cast<std::ptrdiff_t>(count));
+  if (lines.size() > count)
+    lines.erase(lines.begin(), lines.end() - static_cast<std::ptrdiff_t>(count));
   return lines;
 }
 

@@ -1,7 +1,5 @@
 #include "training_formats/safetensors.h"
 
-#include "common/atomic_file.h"
-
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/mman.h>
@@ -18,6 +16,8 @@
 #include <optional>
 #include <random>
 #include <system_error>
+
+#include "common/atomic_file.h"
 
 namespace deviceops::training {
 namespace {
@@ -219,7 +219,6 @@ Status ioError(const std::string& what, const std::filesystem::path& path, int e
   return makeError(ErrorCode::kInternal,
                    fmt::format("cannot {} {}: {}", what, path.string(), std::strerror(error)));
 }
-
 
 }  // namespace
 

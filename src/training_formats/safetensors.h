@@ -40,8 +40,8 @@ struct SafeTensor {
 };
 
 struct SafeTensorFile {
-  std::map<std::string, SafeTensor> tensors;        // by name
-  std::map<std::string, std::string> metadata;      // "__metadata__"
+  std::map<std::string, SafeTensor> tensors;    // by name
+  std::map<std::string, std::string> metadata;  // "__metadata__"
 
   const SafeTensor* find(const std::string& name) const;  // null if absent
 };

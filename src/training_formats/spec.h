@@ -8,11 +8,10 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/result.h"
 
@@ -20,13 +19,13 @@ namespace deviceops::training {
 
 enum class Task { kClassification, kRegression };
 enum class Activation { kRelu, kTanh, kSigmoid, kGelu, kLeakyRelu };
-std::string_view taskName(Task task);              // "classification" | "regression"
+std::string_view taskName(Task task);                    // "classification" | "regression"
 std::string_view activationName(Activation activation);  // "relu" | "tanh" | ...
 
 struct MlpSpec {
   std::vector<std::int64_t> hidden{128};  // sizes of the hidden layers, each > 0
   Activation activation = Activation::kRelu;
-  double dropout = 0.0;   // [0, 1)
+  double dropout = 0.0;  // [0, 1)
   bool batchNorm = false;
 };
 
@@ -68,15 +67,23 @@ struct ModelSpec {
 //               2-d after a conv
 //   kActivation, kDropout (identity at inference), kMaxPool2d (kernel = stride = pool),
 //   kFlatten:   [N, C, H, W] -> [N, C*H*W]
-enum class LayerKind { kReshape, kLinear, kConv2d, kBatchNorm, kActivation, kDropout, kMaxPool2d,
-                       kFlatten };
+enum class LayerKind {
+  kReshape,
+  kLinear,
+  kConv2d,
+  kBatchNorm,
+  kActivation,
+  kDropout,
+  kMaxPool2d,
+  kFlatten
+};
 struct Layer {
   LayerKind kind;
-  std::string name;          // "l3"
-  std::int64_t in = 0;       // features or channels in
-  std::int64_t out = 0;      // features or channels out
+  std::string name;                                  // "l3"
+  std::int64_t in = 0;                               // features or channels in
+  std::int64_t out = 0;                              // features or channels out
   std::int64_t kernel = 0, stride = 1, padding = 0;  // conv; kernel = pool for kMaxPool2d
-  bool spatial = false;      // batch norm after a conv (2-d)
+  bool spatial = false;                              // batch norm after a conv (2-d)
   Activation activation = Activation::kRelu;
   double dropout = 0.0;
   std::vector<std::int64_t> shape;  // kReshape: {channels, height, width}
@@ -90,8 +97,8 @@ struct OptimizerSpec {
   std::string type = "adam";  // "sgd" | "adam" | "adamw"
   double learningRate = 1e-3;
   double weightDecay = 0.0;
-  double momentum = 0.0;      // sgd
-  bool nesterov = false;      // sgd
+  double momentum = 0.0;                              // sgd
+  bool nesterov = false;                              // sgd
   double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;  // adam, adamw
 };
 
@@ -110,9 +117,9 @@ double learningRateAt(const ScheduleSpec& schedule, double baseRate, std::int64_
                       std::int64_t stepsPerEpoch, std::int64_t totalSteps);
 
 struct CheckpointSpec {
-  std::int64_t everySteps = 0;   // 0: only at the end of each epoch
-  std::int64_t keepLast = 3;     // >= 1
-  bool keepBest = true;          // also keep best.pt (by earlyStopping.metric, or val_loss)
+  std::int64_t everySteps = 0;  // 0: only at the end of each epoch
+  std::int64_t keepLast = 3;    // >= 1
+  bool keepBest = true;         // also keep best.pt (by earlyStopping.metric, or val_loss)
 };
 
 struct EarlyStoppingSpec {
@@ -123,27 +130,27 @@ struct EarlyStoppingSpec {
 };
 
 struct JobSpec {
-  std::string name;             // optional label
-  std::string dataset;          // dataset id
+  std::string name;     // optional label
+  std::string dataset;  // dataset id
   Task task = Task::kClassification;
-  std::string loss;             // "cross_entropy" (classification) | "mse" | "mae" | "huber"
+  std::string loss;  // "cross_entropy" (classification) | "mse" | "mae" | "huber"
   ModelSpec model;
   OptimizerSpec optimizer;
   ScheduleSpec schedule;
   std::int64_t epochs = 10;
-  std::int64_t batchSize = 64;  // global batch (split across ranks)
-  double validationSplit = 0.1; // [0, 0.9]
+  std::int64_t batchSize = 64;   // global batch (split across ranks)
+  double validationSplit = 0.1;  // [0, 0.9]
   std::uint64_t seed = 0;
   std::vector<std::string> devices{"cpu"};  // one trainer rank per entry (ids may repeat for cpu)
-  int threads = 0;              // intra-op threads per rank; 0: cores / ranks
+  int threads = 0;                          // intra-op threads per rank; 0: cores / ranks
   CheckpointSpec checkpoint;
   EarlyStoppingSpec earlyStopping;
   std::int64_t progressIntervalMs = 500;
   std::optional<std::uint64_t> memoryBytes;  // override of the daemon's estimate
 
   // Filled by the daemon in job.json; never accepted from clients.
-  std::string datasetPath;      // canonical dataset (safetensors, see docs/TRAINING.md)
-  std::string workDir;          // <dataDir>/training/jobs/<id>
+  std::string datasetPath;  // canonical dataset (safetensors, see docs/TRAINING.md)
+  std::string workDir;      // <dataDir>/training/jobs/<id>
 };
 
 // Parses and validates a request body; kInvalidArgument naming the field ("optimizer.type: ...").

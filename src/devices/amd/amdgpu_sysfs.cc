@@ -1,11 +1,11 @@
 #include "devices/amd/amdgpu_sysfs.h"
 
-#include "devices/text_parsing.h"
-
 #include <algorithm>
 #include <array>
 #include <charconv>
 #include <utility>
+
+#include "devices/text_parsing.h"
 
 namespace deviceops::devices::amdgpu {
 namespace {

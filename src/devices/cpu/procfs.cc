@@ -1,7 +1,5 @@
 #include "devices/cpu/procfs.h"
 
-#include "devices/text_parsing.h"
-
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -9,6 +7,8 @@
 #include <limits>
 #include <set>
 #include <utility>
+
+#include "devices/text_parsing.h"
 
 namespace deviceops::devices {
 namespace {

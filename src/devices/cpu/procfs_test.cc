@@ -203,17 +203,10 @@ TEST(ProcfsSysfsValueTest, Kilohertz) {
     std::string text;
     std::optional<double> megahertz;
   } cases[] = {
-      {"2100000\n", 2100.0},
-      {"45500", 45.5},
-      {"-5000\n", std::nullopt},
-      {"0\n", std::nullopt},
-      {"", std::nullopt},
-      {"\n", std::nullopt},
-      {"12ab\n", std::nullopt},
-      {"1 2\n", std::nullopt},
-      {"99999999999999999999\n", std::nullopt},
-      {"-274000", std::nullopt},
-      {"1000001", 1000.001},
+      {"2100000\n", 2100.0},     {"45500", 45.5},         {"-5000\n", std::nullopt},
+      {"0\n", std::nullopt},     {"", std::nullopt},      {"\n", std::nullopt},
+      {"12ab\n", std::nullopt},  {"1 2\n", std::nullopt}, {"99999999999999999999\n", std::nullopt},
+      {"-274000", std::nullopt}, {"1000001", 1000.001},
   };
   for (const auto& testCase : cases) {
     SCOPED_TRACE("\"" + testCase.text + "\"");

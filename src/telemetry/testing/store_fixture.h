@@ -10,24 +10,13 @@
 #include <string>
 
 #include "common/testing/temp_dir.h"
-#include "store/testing/postgres_server.h"
+#include "store/testing/shared_postgres.h"
 #include "telemetry/store.h"
 
 namespace deviceops::telemetry::testing {
 
-// The process-wide server; fails the calling test (with the reason) if it cannot start.
-inline deviceops::testing::PostgresServer* sharedPostgres() {
-  static std::unique_ptr<deviceops::testing::PostgresServer> server;
-  static Status started = [] {
-    server = std::make_unique<deviceops::testing::PostgresServer>();
-    return server->start();
-  }();
-  if (!started.ok()) {
-    ADD_FAILURE() << "PostgreSQL 15 could not start: " << started.error().message;
-    return nullptr;
-  }
-  return server.get();
-}
+// The process-wide server (store/testing/shared_postgres.h).
+using deviceops::testing::sharedPostgres;
 
 inline std::string uniqueName(const std::string& prefix) {
   static std::atomic<int> counter{0};
