@@ -105,7 +105,8 @@ bool methodFits(std::string_view routeMethod, std::string_view method) {
 
 void checkMatch(const Router& router, const std::string& method, const std::string& path) {
   const RouteMatch match = router.match(method, path);
-  if ((match.route == nullptr) == !match.error.has_value()) __builtin_trap();
+  // A matched route lists no other methods; an unmatched path lists them only when it exists.
+  if (match.route != nullptr && !match.allowedMethods.empty()) __builtin_trap();
 
   if (match.route != nullptr) {
     if (!methodFits(match.route->method, method)) __builtin_trap();

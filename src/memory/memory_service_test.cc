@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <mutex>
 #include <random>
 
 #include "devices/simulated/simulated_backend.h"
@@ -55,6 +56,7 @@ class MemoryServiceTest : public ::testing::Test {
         *inventory, std::move(storeDouble), options,
         [this](const devices::DeviceView&) -> Result<std::unique_ptr<devices::DeviceAllocator>> {
           auto allocator = std::make_unique<CountingAllocatorDouble>(14 * kGiB);
+          std::lock_guard lock(allocatorsMutex);  // devices open concurrently, from any thread
           allocators.push_back(allocator.get());
           return std::unique_ptr<devices::DeviceAllocator>(std::move(allocator));
         });
@@ -81,6 +83,7 @@ class MemoryServiceTest : public ::testing::Test {
 
   std::unique_ptr<devices::Inventory> inventory;
   InMemoryLedgerStoreDouble* store = nullptr;
+  std::mutex allocatorsMutex;  // guards allocators while the service opens devices
   std::vector<CountingAllocatorDouble*> allocators;
   std::unique_ptr<MemoryService> service;
 };
