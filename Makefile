@@ -41,10 +41,11 @@ packages:
 FORMATTED = $(shell git ls-files 'src/*.cc' 'src/*.h' 'tests/*.cc' 'tests/*.h' 'bench/*.cc' \
               'bench/*.h' 'fuzz/*.cc' 'fuzz/*.h')
 format:
-	clang-format-14 -i $(FORMATTED)
+	@clang-format-14 -i $(FORMATTED)
 
 format-check: build
-	clang-format-14 --dry-run -Werror $(FORMATTED)
+	@echo "clang-format-14 --dry-run -Werror ($(words $(FORMATTED)) files)"
+	@clang-format-14 --dry-run -Werror $(FORMATTED)
 
 test: format-check check sanitize fuzz
 	$(MAKE) packages
