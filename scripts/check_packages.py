@@ -303,7 +303,9 @@ def shell_sources():
         if os.path.exists(path):
             yield path, strip_heredocs(open(path).read())
     makefile = os.path.join(ROOT, "Makefile")
-    recipe = "\n".join(line.strip() for line in open(makefile) if line.startswith("\t"))
+    # Recipe lines, without make's prefixes (@ silent, - ignore errors, + always run).
+    recipe = "\n".join(line.strip().lstrip("@-+") for line in open(makefile)
+                       if line.startswith("\t"))
     yield makefile, recipe.replace("$(BUILD)", "build").replace("$(CURDIR)", ROOT)
     for path in glob.glob(os.path.join(ROOT, "**", "CMakeLists.txt"), recursive=True) + \
             glob.glob(os.path.join(ROOT, "cmake", "*.cmake")):
