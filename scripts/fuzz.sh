@@ -30,6 +30,7 @@ seed_dirs() {
     json_body_fuzzer) echo fuzz/corpus/json_body ;;
     kserve_fuzzer) echo fuzz/corpus/kserve ;;
     safetensors_fuzzer) echo fuzz/corpus/safetensors ;;
+    clip_vocab_fuzzer) echo fuzz/corpus/clip_vocab ;;
     csv_dataset_fuzzer) echo fuzz/corpus/csv_dataset ;;
   esac
 }

@@ -17,6 +17,7 @@ void registerAllRoutesDisabled(http::Router& router, AppContext& context) {
   registerInferenceUnavailable(router, context);
   registerTelemetryUnavailable(router, context);
   registerTrainingUnavailable(router, context);
+  registerGenerationUnavailable(router, context, "image generation is disabled");
 }
 
 }  // namespace deviceops::api

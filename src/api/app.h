@@ -16,6 +16,8 @@
 #include "api/device_codec.h"
 #include "config/config.h"
 #include "devices/inventory.h"
+#include "generation/service.h"
+#include "generation/suite_manager.h"
 #include "http/router.h"
 #include "inference/registry.h"
 #include "memory/memory_service.h"
@@ -73,6 +75,13 @@ void registerTelemetryUnavailable(http::Router& router, AppContext& context);
 void registerTrainingRoutes(http::Router& router, AppContext& context, training::JobManager& jobs,
                             training::DatasetCatalog& datasets, training::ModelServer serve);
 void registerTrainingUnavailable(http::Router& router, AppContext& context);
+
+// /api/suites and /api/generation (model suites and SDXL generation; they need inference).
+void registerGenerationRoutes(http::Router& router, AppContext& context,
+                              generation::SuiteManager& suites,
+                              generation::GenerationService& jobs);
+void registerGenerationUnavailable(http::Router& router, AppContext& context,
+                                   const std::string& reason);
 
 // Every group with every component disabled but the core ones: the API's full shape (tests).
 void registerAllRoutesDisabled(http::Router& router, AppContext& context);

@@ -324,6 +324,7 @@ json encodeModelInfo(const ModelInfo& model) {
           {"loadedAt", formatIso8601(model.loadedAt)},
           {"lastUsedAt", timeOrNull(model.lastUsed)},
           {"inFlight", model.inFlight},
+          {"holds", model.holds},
           {"statistics", encodeStatistics(model.statistics)}};
 }
 

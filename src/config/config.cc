@@ -308,6 +308,49 @@ Status readTraining(const toml::table& table, std::string_view origin, TrainingC
   return Status::success();
 }
 
+Status readSuites(const toml::table& table, std::string_view origin, SuitesConfig& suites) {
+  TableReader reader(table, "suites.", origin);
+  std::int64_t maxLoaded = suites.maxLoaded;
+  reader.read("maxLoaded", maxLoaded);
+  if (Status status = reader.finish(); !status.ok()) return status;
+  if (maxLoaded < 1 || maxLoaded > 64) return invalid(origin, "suites.maxLoaded must be 1..64");
+  suites.maxLoaded = static_cast<int>(maxLoaded);
+  return Status::success();
+}
+
+Status readGeneration(const toml::table& table, std::string_view origin,
+                      GenerationConfig& generation) {
+  TableReader reader(table, "generation.", origin);
+  std::int64_t maxQueue = static_cast<std::int64_t>(generation.maxQueue);
+  std::int64_t retainJobs = static_cast<std::int64_t>(generation.retainJobs);
+  std::int64_t maxSide = generation.maxSide, maxSteps = generation.maxSteps;
+  std::int64_t maxBatch = generation.maxBatch;
+  reader.read("enabled", generation.enabled);
+  reader.read("maxQueue", maxQueue);
+  reader.read("retainJobs", retainJobs);
+  reader.read("maxSide", maxSide);
+  reader.read("maxSteps", maxSteps);
+  reader.read("maxBatch", maxBatch);
+  reader.readBytes("vaeBytesPerPixel", generation.vaeBytesPerPixel);
+  if (Status status = reader.finish(); !status.ok()) return status;
+  if (maxQueue < 1 || maxQueue > 100000)
+    return invalid(origin, "generation.maxQueue must be 1..100000");
+  if (retainJobs < 1 || retainJobs > 1000000) {
+    return invalid(origin, "generation.retainJobs must be 1..1000000");
+  }
+  if (maxSide < 64 || maxSide > 16384)
+    return invalid(origin, "generation.maxSide must be 64..16384");
+  if (maxSteps < 1 || maxSteps > 10000)
+    return invalid(origin, "generation.maxSteps must be 1..10000");
+  if (maxBatch < 1 || maxBatch > 256) return invalid(origin, "generation.maxBatch must be 1..256");
+  generation.maxQueue = static_cast<std::size_t>(maxQueue);
+  generation.retainJobs = static_cast<std::size_t>(retainJobs);
+  generation.maxSide = static_cast<int>(maxSide);
+  generation.maxSteps = static_cast<int>(maxSteps);
+  generation.maxBatch = static_cast<int>(maxBatch);
+  return Status::success();
+}
+
 Status readMemory(const toml::table& table, std::string_view origin, MemoryConfig& memory) {
   TableReader reader(table, "memory.", origin);
   reader.read("budgetFraction", memory.budgetFraction);
@@ -484,6 +527,8 @@ Result<Config> parseConfig(std::string_view tomlText, std::string_view origin, C
   const toml::table* inference = reader.subtable("inference");
   const toml::table* telemetry = reader.subtable("telemetry");
   const toml::table* training = reader.subtable("training");
+  const toml::table* suites = reader.subtable("suites");
+  const toml::table* generation = reader.subtable("generation");
   if (Status status = reader.finish(); !status.ok()) return status.error();
   if (!dataDir.empty()) config.dataDir = dataDir;
   if (server != nullptr) {
@@ -531,6 +576,16 @@ Result<Config> parseConfig(std::string_view tomlText, std::string_view origin, C
   }
   if (training != nullptr) {
     if (Status status = readTraining(*training, origin, config.training); !status.ok()) {
+      return status.error();
+    }
+  }
+  if (suites != nullptr) {
+    if (Status status = readSuites(*suites, origin, config.suites); !status.ok()) {
+      return status.error();
+    }
+  }
+  if (generation != nullptr) {
+    if (Status status = readGeneration(*generation, origin, config.generation); !status.ok()) {
       return status.error();
     }
   }

@@ -98,6 +98,22 @@ struct TrainingConfig {
   std::chrono::seconds stopGrace{30};         // SIGTERM (checkpoint) -> SIGKILL
 };
 
+// [suites]: model suites (issue 13, docs/GENERATION.md).
+struct SuitesConfig {
+  int maxLoaded = 2;  // loaded suites before the least recently used one is unloaded
+};
+
+// [generation]: image-generation jobs (issue 13, docs/GENERATION.md).
+struct GenerationConfig {
+  bool enabled = true;
+  std::size_t maxQueue = 64;     // queued jobs before 503
+  std::size_t retainJobs = 200;  // finished jobs kept with their images
+  int maxSide = 4096;            // pixels
+  int maxSteps = 1000;
+  int maxBatch = 16;
+  std::uint64_t vaeBytesPerPixel = 6144;  // the memory estimate's VAE activations per pixel
+};
+
 struct Config {
   ServerConfig server;
   LogConfig log;
@@ -110,6 +126,8 @@ struct Config {
   InferenceConfig inference;
   TelemetryConfig telemetry;
   TrainingConfig training;
+  SuitesConfig suites;
+  GenerationConfig generation;
 
   // Whether requests must carry a bearer token, given the address actually bound.
   bool authRequired() const;

@@ -288,6 +288,48 @@ int run(config::Config config, const sigset_t& signals) {
   } else {
     api::registerTrainingUnavailable(router, context);
   }
+  // Model suites and SDXL generation: components load through the inference registry.
+  std::unique_ptr<generation::SuiteManager> suites;
+  std::unique_ptr<generation::GenerationService> generations;
+  if (config.generation.enabled && models) {
+    generation::SuiteManagerOptions suiteOptions;
+    suiteOptions.modelRoots = models->options().modelRoots;
+    suiteOptions.databaseFile = config.dataDir / "generation" / "suites.db";
+    suiteOptions.maxLoaded = config.suites.maxLoaded;
+    suites = std::make_unique<generation::SuiteManager>(*models, suiteOptions, *events);
+    if (Status started = suites->start(); !started.ok()) {
+      spdlog::error("model suites: {}", started.error().message);
+      return 1;
+    }
+    generation::GenerationOptions options;
+    options.directory = config.dataDir / "generation" / "jobs";
+    options.maxQueue = config.generation.maxQueue;
+    options.retainJobs = config.generation.retainJobs;
+    options.limits.maxSide = config.generation.maxSide;
+    options.limits.maxSteps = config.generation.maxSteps;
+    options.limits.maxBatch = config.generation.maxBatch;
+    options.limits.vaeBytesPerPixel = config.generation.vaeBytesPerPixel;
+    options.largestBudget = [&memoryService, &inventory] {
+      std::uint64_t largest = 0;
+      for (const devices::DeviceView& device : inventory.snapshot()->devices) {
+        Result<memory::DeviceMemoryStatus> status = memoryService.status(device.id);
+        if (status.ok()) largest = std::max(largest, status->budgetBytes);
+      }
+      return largest;
+    };
+    generations =
+        std::make_unique<generation::GenerationService>(*suites, *models, options, *events);
+    if (Status started = generations->start(); !started.ok()) {
+      spdlog::error("generation: {}", started.error().message);
+      return 1;
+    }
+    api::registerGenerationRoutes(router, context, *suites, *generations);
+  } else {
+    api::registerGenerationUnavailable(
+        router, context,
+        models ? "image generation is disabled ([generation] enabled = false)"
+               : "image generation needs inference ([inference] enabled = false)");
+  }
   http::HttpServer server(serverOptions(config), router, api::makeAuthorizer(config));
   if (Status started = server.start(); !started.ok()) {
     spdlog::error("{}", started.error().message);
@@ -316,6 +358,7 @@ int run(config::Config config, const sigset_t& signals) {
     server.shutdown();
   });
   server.wait();
+  if (generations) generations->stop();  // cancels the running generation; queued ones end
   if (jobs) jobs->stop();  // trainers checkpoint; their jobs become interrupted (resumable)
   if (telemetryService) telemetryService->sampler().stop();
   if (models) {

@@ -137,6 +137,7 @@ Result<std::shared_ptr<ModelRegistry::Impl::Entry>> ModelRegistry::Impl::lookupL
 
 ModelInfo ModelRegistry::Impl::snapshotLocked(const Entry& entry) const {
   ModelInfo info = entry.info;
+  info.holds = entry.holds;
   info.statistics.executionCount = static_cast<std::uint64_t>(std::llround(entry.executions));
   info.statistics.batchSizes.clear();
   for (const auto& [size, executions] : entry.batchExecutions) {

@@ -27,6 +27,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -131,6 +132,7 @@ struct ModelInfo {
   std::optional<SystemTime> lastUsed;
   ModelStatistics statistics;
   std::size_t inFlight = 0;
+  std::size_t holds = 0;        // ModelHolds outstanding (running generations): not evictable
   std::uint64_t evictions = 0;  // times its runners were evicted (memory or keep-alive)
   std::uint64_t reloads = 0;    // times they were created again after an eviction
 };
@@ -155,6 +157,27 @@ struct InferResult {
   RunResult run;
 };
 
+// Keeps one model resident while it exists: a held model is neither evicted (memory pressure,
+// keep-alive) nor unloaded (kConflict). Move-only; releasing (destruction or release()) makes it
+// evictable again and counts as use for LRU. Must not outlive the registry that gave it.
+class ModelHold {
+ public:
+  ModelHold() = default;
+  ModelHold(ModelHold&& other) noexcept;
+  ModelHold& operator=(ModelHold&& other) noexcept;
+  ModelHold(const ModelHold&) = delete;
+  ModelHold& operator=(const ModelHold&) = delete;
+  ~ModelHold();
+
+  const std::string& modelId() const { return modelId_; }
+  void release();
+
+ private:
+  friend class ModelRegistry;
+  std::string modelId_;
+  std::function<void()> release_;
+};
+
 class ModelRegistry {
  public:
   ModelRegistry(const devices::Inventory& inventory, memory::MemoryService& memory,
@@ -177,6 +200,10 @@ class ModelRegistry {
   std::vector<ModelInfo> list() const;
   Result<ModelInfo> find(const std::string& idOrName, const std::string& version = "") const;
   Result<InferResult> infer(InferRequest request);
+  // Holds a ready model resident (reloading it first if it was evicted, even when autoReload is
+  // off). kNotFound for an unknown model, kUnavailable when it is loading/unloading/failed or
+  // the reload fails.
+  Result<ModelHold> hold(const std::string& idOrName, const std::string& version = "");
   // Evicts idle unpinned models on `deviceId` (LRU first) until `bytesNeeded` are freed or
   // none is left; returns the bytes freed.
   std::uint64_t reclaim(const std::string& deviceId, std::uint64_t bytesNeeded);

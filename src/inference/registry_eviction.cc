@@ -17,7 +17,8 @@ namespace fs = std::filesystem;
 
 bool ModelRegistry::Impl::evictableLocked(const Entry& entry) const {
   return entry.info.state == ModelState::kReady && !entry.info.evicted && !entry.info.pinned &&
-         entry.info.inFlight == 0 && !entry.reloading && !entry.replicas.empty();
+         entry.info.inFlight == 0 && entry.holds == 0 && !entry.reloading &&
+         !entry.replicas.empty();
 }
 
 void ModelRegistry::Impl::evict(std::unique_lock<std::mutex>& lock,
@@ -115,6 +116,13 @@ Result<UnloadResult> ModelRegistry::Impl::unloadLocked(std::unique_lock<std::mut
   if (entry->info.state == ModelState::kUnloading) {
     return makeError(ErrorCode::kConflict, "model " + label + " is already being unloaded",
                      {{"modelId", entry->info.id}, {"state", "unloading"}});
+  }
+  if (forget && entry->holds > 0) {
+    return makeError(ErrorCode::kConflict,
+                     fmt::format("model {} is held by {} running generation(s); cancel them or "
+                                 "wait",
+                                 label, entry->holds),
+                     {{"modelId", entry->info.id}, {"holds", entry->holds}});
   }
   const ModelState previous = entry->info.state;
   entry->info.state = ModelState::kUnloading;

@@ -50,6 +50,9 @@ class ModelRegistry::Impl {
   std::vector<ModelInfo> list() const;
   Result<ModelInfo> find(const std::string& idOrName, const std::string& version) const;
   Result<InferResult> infer(InferRequest request);
+  // Counts a hold on the entry; returns the function that releases it.
+  Result<std::pair<std::string, std::function<void()>>> hold(const std::string& idOrName,
+                                                             const std::string& version);
   std::uint64_t reclaim(const std::string& deviceId, std::uint64_t bytesNeeded);
   const RegistryOptions& options() const { return options_; }
 
@@ -66,6 +69,7 @@ class ModelRegistry::Impl {
     std::shared_ptr<const ModelMetadata> metadata;
     std::vector<Replica> replicas;  // empty while loading, evicted or being torn down
     bool reloading = false;
+    std::size_t holds = 0;  // ModelHolds outstanding
     std::uint64_t reloadGeneration = 0;
     std::optional<Error> lastReloadError;
     double executions = 0;                  // a request in a batch of n counts 1/n

@@ -48,6 +48,16 @@ bool isInsideRoot(const fs::path& path, const fs::path& root) {
 }
 
 Result<fs::path> resolveModelFile(const fs::path& requested, const std::vector<fs::path>& roots) {
+  return resolveInRoots(requested, roots, /*directory=*/false);
+}
+
+Result<fs::path> resolveModelDirectory(const fs::path& requested,
+                                       const std::vector<fs::path>& roots) {
+  return resolveInRoots(requested, roots, /*directory=*/true);
+}
+
+Result<fs::path> resolveInRoots(const fs::path& requested, const std::vector<fs::path>& roots,
+                                bool directory) {
   const std::vector<fs::path> canonical = canonicalRoots(roots);
   if (requested.empty()) {
     return makeError(ErrorCode::kInvalidArgument, "a model path is required");
@@ -73,7 +83,8 @@ Result<fs::path> resolveModelFile(const fs::path& requested, const std::vector<f
     if (error) {
       if (!firstError || firstError->code == ErrorCode::kPermissionDenied) {
         firstError = makeError(ErrorCode::kNotFound,
-                               fmt::format("model file {} does not exist", requested.string()),
+                               fmt::format("model {} {} does not exist",
+                                           directory ? "folder" : "file", requested.string()),
                                {{"path", requested.string()}});
       }
       continue;
@@ -84,9 +95,10 @@ Result<fs::path> resolveModelFile(const fs::path& requested, const std::vector<f
       refused.details["resolvedPath"] = resolved.string();
       return refused;
     }
-    if (!fs::is_regular_file(resolved, error)) {
+    if (directory ? !fs::is_directory(resolved, error) : !fs::is_regular_file(resolved, error)) {
       return makeError(ErrorCode::kInvalidArgument,
-                       fmt::format("model path {} is not a regular file", requested.string()),
+                       fmt::format("model path {} is not a {}", requested.string(),
+                                   directory ? "directory" : "regular file"),
                        {{"path", requested.string()}});
     }
     return resolved;

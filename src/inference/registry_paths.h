@@ -17,6 +17,13 @@ namespace deviceops::inference {
 Result<std::filesystem::path> resolveModelFile(const std::filesystem::path& requested,
                                                const std::vector<std::filesystem::path>& roots);
 
+// The same for a folder (model suites): anything but a directory is kInvalidArgument.
+Result<std::filesystem::path> resolveModelDirectory(
+    const std::filesystem::path& requested, const std::vector<std::filesystem::path>& roots);
+Result<std::filesystem::path> resolveInRoots(const std::filesystem::path& requested,
+                                             const std::vector<std::filesystem::path>& roots,
+                                             bool directory);
+
 // True when `path` is `root` or below it; both must already be canonical.
 bool isInsideRoot(const std::filesystem::path& path, const std::filesystem::path& root);
 

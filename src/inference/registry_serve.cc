@@ -374,6 +374,53 @@ Result<InferResult> ModelRegistry::Impl::infer(InferRequest request) {
   return answer;
 }
 
+Result<std::pair<std::string, std::function<void()>>> ModelRegistry::Impl::hold(
+    const std::string& idOrName, const std::string& version) {
+  std::unique_lock lock(mutex_);
+  if (stopping_) return makeError(ErrorCode::kUnavailable, "the model registry is shutting down");
+  ASSIGN_OR_RETURN(const std::shared_ptr<Entry> entry,
+                   lookupLocked(idOrName, version, Pick::kNewestReady));
+  const std::string label = entry->info.name + ":" + entry->info.version;
+  if (entry->info.state != ModelState::kReady) {
+    return makeError(ErrorCode::kUnavailable,
+                     fmt::format("model {} is {}", label, modelStateName(entry->info.state)),
+                     {{"modelId", entry->info.id}, {"state", modelStateName(entry->info.state)}});
+  }
+  ++entry->info.inFlight;  // ensureResident's precondition; keeps unload() away meanwhile
+  Status resident = ensureResident(lock, entry, /*force=*/true);
+  --entry->info.inFlight;
+  if (resident.ok()) ++entry->holds;
+  changed_.notify_all();
+  if (!resident.ok()) return resident.error();
+  auto release = [this, entry] {
+    std::lock_guard guard(mutex_);
+    --entry->holds;
+    entry->lastActive = SteadyClock::now();
+    changed_.notify_all();
+  };
+  return std::make_pair(entry->info.id, std::function<void()>(release));
+}
+
+// ---- ModelHold ---------------------------------------------------------------------------------
+
+ModelHold::ModelHold(ModelHold&& other) noexcept
+    : modelId_(std::move(other.modelId_)), release_(std::exchange(other.release_, nullptr)) {}
+
+ModelHold& ModelHold::operator=(ModelHold&& other) noexcept {
+  if (this != &other) {
+    release();
+    modelId_ = std::move(other.modelId_);
+    release_ = std::exchange(other.release_, nullptr);
+  }
+  return *this;
+}
+
+ModelHold::~ModelHold() { release(); }
+
+void ModelHold::release() {
+  if (release_) std::exchange(release_, nullptr)();
+}
+
 // ---- ModelRegistry -----------------------------------------------------------------------------
 
 ModelRegistry::ModelRegistry(const devices::Inventory& inventory, memory::MemoryService& memory,
@@ -403,6 +450,14 @@ Result<ModelInfo> ModelRegistry::find(const std::string& idOrName,
 Result<InferResult> ModelRegistry::infer(InferRequest request) {
   return impl_->infer(std::move(request));
 }
+Result<ModelHold> ModelRegistry::hold(const std::string& idOrName, const std::string& version) {
+  ASSIGN_OR_RETURN(auto held, impl_->hold(idOrName, version));
+  ModelHold result;
+  result.modelId_ = std::move(held.first);
+  result.release_ = std::move(held.second);
+  return result;
+}
+
 std::uint64_t ModelRegistry::reclaim(const std::string& deviceId, std::uint64_t bytesNeeded) {
   return impl_->reclaim(deviceId, bytesNeeded);
 }

@@ -1,0 +1,194 @@
+// /api/suites (model suites: import, list, show, load, unload, delete) and /api/generation
+// (image-generation jobs: submit, list, show, events as Server-Sent Events, images, cancel).
+// Handlers decode with generation_codec, make one domain call and encode.
+#include <fmt/format.h>
+
+#include <charconv>
+
+#include "api/app.h"
+#include "api/generation_codec.h"
+#include "api/route_table.h"
+#include "api/routes.h"
+
+namespace deviceops::api {
+namespace {
+
+using nlohmann::json;
+
+class SuiteRoutes {
+ public:
+  explicit SuiteRoutes(generation::SuiteManager& suites) : suites_(suites) {}
+
+  Result<http::Reply> import(http::Request& request) {
+    ASSIGN_OR_RETURN(const json body, http::parseJsonBody(request));
+    ASSIGN_OR_RETURN(const generation::ImportRequest decoded, decodeSuiteImport(body));
+    ASSIGN_OR_RETURN(const generation::SuiteInfo suite, suites_.import(decoded));
+    return http::jsonReply(201, encodeSuite(suite))
+        .withHeader("Location", "/api/suites/" + suite.id);
+  }
+
+  Result<http::Reply> list(http::Request&) {
+    return http::jsonReply(200, encodeSuites(suites_.list()));
+  }
+
+  Result<http::Reply> show(http::Request& request) {
+    return encoded(suites_.get(request.pathParam("suiteId")), encodeSuite);
+  }
+
+  Result<http::Reply> load(http::Request& request) {
+    return encoded(suites_.load(request.pathParam("suiteId")), encodeSuite);
+  }
+
+  Result<http::Reply> unload(http::Request& request) {
+    return encoded(suites_.unload(request.pathParam("suiteId")), encodeSuite);
+  }
+
+  Result<http::Reply> remove(http::Request& request) {
+    const std::string id = request.pathParam("suiteId");
+    RETURN_IF_ERROR(suites_.remove(id));
+    return http::jsonReply(200, {{"deleted", id}});
+  }
+
+ private:
+  generation::SuiteManager& suites_;
+};
+
+class GenerationEventStream final : public http::ResponseStream {
+ public:
+  GenerationEventStream(generation::GenerationService& jobs, std::string jobId, std::uint64_t after)
+      : jobs_(jobs), jobId_(std::move(jobId)), after_(after) {}
+
+  std::optional<std::string> next(std::chrono::milliseconds wait) override {
+    if (!snapshotSent_) {
+      snapshotSent_ = true;
+      Result<generation::GenerationJob> job = jobs_.get(jobId_);
+      if (!job.ok()) return std::nullopt;
+      json snapshot = encodeGenerationJob(*job);
+      snapshot.erase("report");
+      return "event: snapshot\ndata: " + snapshot.dump() + "\n\n";
+    }
+    if (ended_) return std::nullopt;
+    Result<generation::GenerationEventBatch> batch = jobs_.events(jobId_, after_, wait);
+    if (!batch.ok()) return std::nullopt;
+    std::string out;
+    for (const generation::GenerationEvent& event : batch->events) {
+      out += fmt::format("id: {}\nevent: {}\ndata: {}\n\n", event.sequence, event.type,
+                         event.data.dump());
+      after_ = event.sequence;
+    }
+    if (batch->ended) {
+      ended_ = true;
+      out += "event: end\ndata: {}\n\n";
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (!out.empty()) {
+      lastWrite_ = now;
+    } else if (now - lastWrite_ > std::chrono::seconds(15)) {
+      lastWrite_ = now;
+      out = ": keep-alive\n\n";
+    }
+    return out;
+  }
+
+ private:
+  generation::GenerationService& jobs_;
+  std::string jobId_;
+  std::uint64_t after_;
+  bool snapshotSent_ = false;
+  bool ended_ = false;
+  std::chrono::steady_clock::time_point lastWrite_ = std::chrono::steady_clock::now();
+};
+
+class GenerationRoutes {
+ public:
+  explicit GenerationRoutes(generation::GenerationService& jobs) : jobs_(jobs) {}
+
+  Result<http::Reply> submit(http::Request& request) {
+    ASSIGN_OR_RETURN(const json body, http::parseJsonBody(request));
+    ASSIGN_OR_RETURN(const generation::GenerationRequest decoded, decodeGenerationRequest(body));
+    ASSIGN_OR_RETURN(const generation::GenerationJob job, jobs_.submit(decoded));
+    return http::jsonReply(202, encodeGenerationJob(job))
+        .withHeader("Location", "/api/generation/" + job.id);
+  }
+
+  Result<http::Reply> list(http::Request&) {
+    return http::jsonReply(200, encodeGenerationJobs(jobs_.list()));
+  }
+
+  Result<http::Reply> show(http::Request& request) {
+    return encoded(jobs_.get(request.pathParam("jobId")), encodeGenerationJob);
+  }
+
+  Result<http::Reply> cancel(http::Request& request) {
+    return encoded(jobs_.cancel(request.pathParam("jobId")), encodeGenerationJob, 202);
+  }
+
+  Result<http::Reply> image(http::Request& request) {
+    const std::string& text = request.pathParam("index");
+    int index = -1;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), index);
+    if (error != std::errc() || end != text.data() + text.size() || index < 0) {
+      return makeError(ErrorCode::kInvalidArgument,
+                       fmt::format("image index '{}' is not a non-negative integer", text),
+                       {{"parameter", "index"}});
+    }
+    ASSIGN_OR_RETURN(const generation::GenerationService::ImageFile file,
+                     jobs_.image(request.pathParam("jobId"), index));
+    return http::bytesReply(200, file.contentType, file.bytes)
+        .withHeader("Content-Disposition", fmt::format("inline; filename=\"{}-{}\"",
+                                                       request.pathParam("jobId"), file.fileName));
+  }
+
+  Result<http::Reply> events(http::Request& request) {
+    const std::string jobId = request.pathParam("jobId");
+    RETURN_IF_ERROR(jobs_.get(jobId));
+    std::uint64_t after = 0;
+    if (const std::string_view last = request.header("last-event-id"); !last.empty()) {
+      std::from_chars(last.data(), last.data() + last.size(), after);
+    }
+    return http::streamReply(std::make_shared<GenerationEventStream>(jobs_, jobId, after),
+                             "text/event-stream");
+  }
+
+ private:
+  generation::GenerationService& jobs_;
+};
+
+constexpr RouteSpec<SuiteRoutes> kSuiteRoutes[] = {
+    {"POST", "/api/suites", &SuiteRoutes::import},
+    {"GET", "/api/suites", &SuiteRoutes::list},
+    {"GET", "/api/suites/{suiteId}", &SuiteRoutes::show},
+    {"POST", "/api/suites/{suiteId}/load", &SuiteRoutes::load},
+    {"POST", "/api/suites/{suiteId}/unload", &SuiteRoutes::unload},
+    {"DELETE", "/api/suites/{suiteId}", &SuiteRoutes::remove},
+};
+
+constexpr RouteSpec<GenerationRoutes> kGenerationRoutes[] = {
+    {"POST", "/api/generation", &GenerationRoutes::submit},
+    {"GET", "/api/generation", &GenerationRoutes::list},
+    {"GET", "/api/generation/{jobId}", &GenerationRoutes::show},
+    {"POST", "/api/generation/{jobId}/cancel", &GenerationRoutes::cancel},
+    {"GET", "/api/generation/{jobId}/images/{index}", &GenerationRoutes::image},
+    {"GET", "/api/generation/{jobId}/events", &GenerationRoutes::events},
+};
+
+}  // namespace
+
+void registerGenerationRoutes(http::Router& router, AppContext& context,
+                              generation::SuiteManager& suites,
+                              generation::GenerationService& jobs) {
+  addRoutes<SuiteRoutes>(router, context.config, http::ErrorShape::kApi,
+                         std::make_shared<SuiteRoutes>(suites), kSuiteRoutes);
+  addRoutes<GenerationRoutes>(router, context.config, http::ErrorShape::kApi,
+                              std::make_shared<GenerationRoutes>(jobs), kGenerationRoutes);
+}
+
+void registerGenerationUnavailable(http::Router& router, AppContext& context,
+                                   const std::string& reason) {
+  addUnavailableRoutes<SuiteRoutes>(router, context.config, http::ErrorShape::kApi, kSuiteRoutes,
+                                    reason);
+  addUnavailableRoutes<GenerationRoutes>(router, context.config, http::ErrorShape::kApi,
+                                         kGenerationRoutes, reason);
+}
+
+}  // namespace deviceops::api

@@ -1,0 +1,144 @@
+// SuiteManager: registered model suites and their residency.
+//
+// - import(): reads and validates a suite (suite_import.h, suite_validation.h); an incompatible
+//   combination is kConflict naming the first failing check (every check in the details); a
+//   taken name is kConflict. Registered suites persist (SuiteStore); residency does not.
+// - load(): every ONNX component goes through the inference registry as its own model, named
+//   "sdxl-<first 16 hex of its sha256>": charged to the memory ledger, placed per device,
+//   evictable like any model. Components with the same bytes (a refiner's text_encoder_2 and VAE,
+//   or two suites sharing a VAE) are one registry model, reference-counted by the suites that
+//   have them loaded. Past `maxLoaded` loaded suites, the least recently used one that no
+//   generation uses is unloaded first (event "suite.evicted", reason "maxLoaded").
+// - acquire(): what a generation holds while it runs: loads the suite if needed, then holds
+//   (inference::ModelHold) every component its stages use, reloading any the registry evicted
+//   under memory pressure. A held suite cannot be unloaded or deleted (kConflict).
+// - unload(): releases the components no other loaded suite uses. remove(): unload + forget.
+//
+// Thread-safety: every public method may be called concurrently. mutex_ guards suites_ and
+// users_; registry calls (loads, unloads, holds) are made without it.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "clip/clip_tokenizer.h"
+#include "common/events.h"
+#include "generation/suite.h"
+#include "generation/suite_import.h"
+#include "generation/suite_store.h"
+#include "inference/registry.h"
+
+namespace deviceops::generation {
+
+using SystemTime = std::chrono::system_clock::time_point;
+
+struct SuiteManagerOptions {
+  std::vector<std::filesystem::path> modelRoots;
+  std::filesystem::path databaseFile;  // <dataDir>/generation/suites.db
+  int maxLoaded = 2;                   // [suites] maxLoaded
+};
+
+struct ComponentStatus {
+  Role role = Role::kUnet;
+  std::string modelName;  // in the inference registry; empty for tokenizers
+  std::string state;      // "unloaded" | "ready" | "evicted" | "loading" | "failed"
+  std::vector<inference::Placement> placements;
+  std::uint64_t chargedBytes = 0;
+  std::vector<std::string> sharedWith;  // other loaded suites using the same model
+};
+
+struct SuiteInfo {
+  std::string id;  // "suite-" + 12 hex
+  std::string name;
+  SuiteDefinition definition;
+  Validation validation;
+  // "registered" (not loaded) | "ready" | "partial" (loaded, some component evicted)
+  std::string state;
+  bool loaded = false;
+  std::vector<ComponentStatus> components;
+  std::map<std::string, std::uint64_t> memoryByDevice;  // ledger charges of its components
+  SystemTime createdAt;
+  std::optional<SystemTime> lastUsed;
+  int activeGenerations = 0;
+};
+
+// What a running generation holds. Releasing it (destruction) lets the suite be evicted again.
+class SuiteLease {
+ public:
+  SuiteLease() = default;
+  SuiteLease(const SuiteLease&) = delete;
+  SuiteLease& operator=(const SuiteLease&) = delete;
+  ~SuiteLease();
+
+  std::string suiteId;
+  std::shared_ptr<const SuiteDefinition> definition;
+  std::map<Role, std::string> models;  // registry model name per held role
+  std::shared_ptr<const clip::ClipTokenizer> tokenizer, tokenizer2;
+
+ private:
+  friend class SuiteManager;
+  std::vector<inference::ModelHold> holds_;
+  std::function<void()> release_;
+};
+
+class SuiteManager {
+ public:
+  SuiteManager(inference::ModelRegistry& registry, SuiteManagerOptions options, EventSink& events);
+  ~SuiteManager();
+
+  // Opens the store and reads the registered suites (none is loaded).
+  Status start();
+
+  Result<SuiteInfo> import(const ImportRequest& request);
+  std::vector<SuiteInfo> list() const;
+  Result<SuiteInfo> get(const std::string& idOrName) const;
+  Result<SuiteInfo> load(const std::string& idOrName);
+  Result<SuiteInfo> unload(const std::string& idOrName);
+  Status remove(const std::string& idOrName);
+  // withRefiner: also hold the refiner UNet (kInvalidArgument when the suite has none).
+  Result<std::unique_ptr<SuiteLease>> acquire(const std::string& idOrName, bool withRefiner);
+
+  const SuiteManagerOptions& options() const { return options_; }
+
+ private:
+  struct Suite {
+    std::string id;
+    std::shared_ptr<const SuiteDefinition> definition;
+    Validation validation;
+    SystemTime createdAt;
+    std::optional<SystemTime> lastUsed;
+    bool loaded = false;
+    bool loading = false;
+    int active = 0;
+    std::shared_ptr<const clip::ClipTokenizer> tokenizer, tokenizer2;
+  };
+
+  static std::string modelNameOf(const Component& component);
+  Result<std::shared_ptr<Suite>> lookupLocked(const std::string& idOrName) const;
+  SuiteInfo describe(const Suite& suite) const;  // takes no lock on mutex_ (registry calls)
+  // Loads the components and tokenizers of `suite`; marks it loaded. Evicts LRU suites first.
+  Status loadSuite(const std::shared_ptr<Suite>& suite);
+  // Unloads the registry models only `suite` uses. Precondition: not active.
+  Status unloadSuite(const std::shared_ptr<Suite>& suite, const std::string& reason);
+  void evictForRoom(const std::shared_ptr<Suite>& incoming);
+  void publish(std::string type, std::string severity, std::string message, nlohmann::json details);
+
+  inference::ModelRegistry& registry_;
+  const SuiteManagerOptions options_;
+  EventSink& events_;
+  std::unique_ptr<SuiteStore> store_;
+
+  mutable std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<Suite>> suites_;  // by id
+  std::map<std::string, std::set<std::string>> users_;    // registry model -> loaded suite ids
+  std::mutex loadMutex_;  // one suite load/unload at a time (they share components)
+};
+
+}  // namespace deviceops::generation
