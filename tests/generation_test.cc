@@ -1,0 +1,1 @@
+// /api/suites and /api/generation through a real daemon.
