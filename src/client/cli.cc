@@ -214,6 +214,8 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err,
   addModelCommands(app, action);
   addTelemetryCommands(app, action);
   addTrainingCommands(app, action);
+  addSuiteCommands(app, action);
+  addGenerateCommands(app, action);
 
   try {
     app.parse(argc, argv);

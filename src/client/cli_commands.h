@@ -71,6 +71,9 @@ void addMemoryCommands(CLI::App& app, CommandAction& action);  // mem alloc|free
 void addModelCommands(CLI::App& app, CommandAction& action);  // models load|unload|list|show, infer
 void addTelemetryCommands(CLI::App& app, CommandAction& action);  // stats, events, available
 void addTrainingCommands(CLI::App& app, CommandAction& action);   // train ...
+void addSuiteCommands(CLI::App& app, CommandAction& action);      // suites import|list|show|...
+// generate "prompt" --suite ..., generation (alias generations) list|show|cancel
+void addGenerateCommands(CLI::App& app, CommandAction& action);
 
 // Reading server JSON defensively: a missing key, a null or a value of another type gives the
 // empty result, never an exception.

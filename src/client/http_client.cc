@@ -201,6 +201,54 @@ struct HttpClient::Connection {
 
 namespace {
 
+// The request message for request() and stream(), after checking what the caller gave.
+Result<http::request<http::string_body>> buildRequest(
+    const Endpoint& endpoint, const std::string& bearerToken, std::string_view method,
+    std::string_view target, std::string_view body, std::string_view contentType,
+    std::string_view accept, const std::vector<std::pair<std::string, std::string>>& extraHeaders) {
+  if (method.empty() || !std::all_of(method.begin(), method.end(), [](unsigned char c) {
+        return std::isupper(c) != 0 || c == '-' || c == '_';
+      })) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     fmt::format("invalid HTTP method '{}'; expected e.g. GET or POST", method));
+  }
+  if (target.empty() || target.front() != '/' || hasControlCharacter(target) ||
+      target.find(' ') != std::string_view::npos) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     fmt::format("invalid request target '{}'; expected an encoded path "
+                                 "starting with '/'",
+                                 target));
+  }
+  for (const auto& [name, value] : extraHeaders) {
+    if (name.empty() || hasControlCharacter(name) || hasControlCharacter(value) ||
+        name.find_first_of(": ") != std::string::npos) {
+      return makeError(ErrorCode::kInvalidArgument, fmt::format("invalid header '{}'", name));
+    }
+  }
+
+  http::request<http::string_body> message;
+  message.method_string(toBeast(method));
+  message.target(endpoint.basePath + std::string(target));
+  message.version(11);
+  message.set(http::field::host, formatAuthority(endpoint));
+  message.set(http::field::user_agent, toBeast(kUserAgent));
+  message.set(http::field::accept, toBeast(accept));
+  if (!bearerToken.empty()) message.set(http::field::authorization, "Bearer " + bearerToken);
+  if (!body.empty()) message.set(http::field::content_type, toBeast(contentType));
+  for (const auto& [name, value] : extraHeaders) message.set(name, value);
+  message.body() = std::string(body);
+  message.prepare_payload();
+  return message;
+}
+
+void copyHeaders(const http::fields& fields, HttpResponse& response) {
+  for (const auto& field : fields) {
+    auto [it, inserted] = response.headers.try_emplace(toLower(fromBeast(field.name_string())),
+                                                       fromBeast(field.value()));
+    if (!inserted) it->second += fmt::format(", {}", fromBeast(field.value()));
+  }
+}
+
 Result<std::unique_ptr<HttpClient::Connection>> openConnection(const Endpoint& endpoint,
                                                                Clock::time_point deadline,
                                                                std::chrono::milliseconds timeout) {
@@ -267,11 +315,7 @@ Exchange exchange(HttpClient::Connection& connection,
   auto message = parser.release();
   result.keepAlive = message.keep_alive();
   result.response.status = static_cast<int>(message.result_int());
-  for (const auto& field : message) {
-    auto [it, inserted] = result.response.headers.try_emplace(
-        toLower(fromBeast(field.name_string())), fromBeast(field.value()));
-    if (!inserted) it->second += fmt::format(", {}", fromBeast(field.value()));
-  }
+  copyHeaders(message.base(), result.response);
   result.response.body = std::move(message.body());
   return result;
 }
@@ -318,40 +362,10 @@ Result<HttpResponse> HttpClient::request(
     std::string_view method, std::string_view target, std::string_view body,
     std::string_view contentType,
     const std::vector<std::pair<std::string, std::string>>& extraHeaders) {
-  if (method.empty() || !std::all_of(method.begin(), method.end(), [](unsigned char c) {
-        return std::isupper(c) != 0 || c == '-' || c == '_';
-      })) {
-    return makeError(ErrorCode::kInvalidArgument,
-                     fmt::format("invalid HTTP method '{}'; expected e.g. GET or POST", method));
-  }
-  if (target.empty() || target.front() != '/' || hasControlCharacter(target) ||
-      target.find(' ') != std::string_view::npos) {
-    return makeError(ErrorCode::kInvalidArgument,
-                     fmt::format("invalid request target '{}'; expected an encoded path "
-                                 "starting with '/'",
-                                 target));
-  }
-  for (const auto& [name, value] : extraHeaders) {
-    if (name.empty() || hasControlCharacter(name) || hasControlCharacter(value) ||
-        name.find_first_of(": ") != std::string::npos) {
-      return makeError(ErrorCode::kInvalidArgument, fmt::format("invalid header '{}'", name));
-    }
-  }
-
-  const std::string fullTarget = endpoint_.basePath + std::string(target);
+  ASSIGN_OR_RETURN(const http::request<http::string_body> message,
+                   buildRequest(endpoint_, bearerToken_, method, target, body, contentType,
+                                "application/json", extraHeaders));
   const std::string authority = formatAuthority(endpoint_);
-  http::request<http::string_body> message;
-  message.method_string(toBeast(method));
-  message.target(fullTarget);
-  message.version(11);
-  message.set(http::field::host, authority);
-  message.set(http::field::user_agent, toBeast(kUserAgent));
-  message.set(http::field::accept, "application/json");
-  if (!bearerToken_.empty()) message.set(http::field::authorization, "Bearer " + bearerToken_);
-  if (!body.empty()) message.set(http::field::content_type, toBeast(contentType));
-  for (const auto& [name, value] : extraHeaders) message.set(name, value);
-  message.body() = std::string(body);
-  message.prepare_payload();
 
   const auto deadline = Clock::now() + timeout_;
   bool reused = connection_ != nullptr && !connection_->looksClosed();
@@ -373,6 +387,67 @@ Result<HttpResponse> HttpClient::request(
                        (isIdempotent(method) || result.failedWhileSending);
     if (!retry) return exchangeError(result, method, target, authority, timeout_);
   }
+}
+
+Result<HttpResponse> HttpClient::stream(
+    std::string_view target, const std::function<bool(std::string_view)>& onData,
+    const std::vector<std::pair<std::string, std::string>>& extraHeaders,
+    std::chrono::milliseconds idleTimeout) {
+  ASSIGN_OR_RETURN(const http::request<http::string_body> message,
+                   buildRequest(endpoint_, bearerToken_, "GET", target, {}, {}, "text/event-stream",
+                                extraHeaders));
+  const std::string authority = formatAuthority(endpoint_);
+  const auto deadline = Clock::now() + timeout_;
+  ASSIGN_OR_RETURN(std::unique_ptr<Connection> connection,
+                   openConnection(endpoint_, deadline, timeout_));
+  Exchange result;
+  const auto failed = [&] { return exchangeError(result, "GET", target, authority, timeout_); };
+  connection->stream.expires_at(deadline);
+  http::async_write(
+      connection->stream, message,
+      [&result](const beast::error_code& error, std::size_t) { result.error = error; });
+  runUntilDone(connection->io);
+  if (result.error) return failed();
+
+  http::response_parser<http::string_body> parser;
+  parser.header_limit(kMaxResponseHeaderBytes);
+  parser.body_limit(kMaxResponseBodyBytes);
+  connection->stream.expires_at(deadline);
+  http::async_read_header(
+      connection->stream, connection->buffer, parser,
+      [&result](const beast::error_code& error, std::size_t) { result.error = error; });
+  runUntilDone(connection->io);
+  if (result.error) return failed();
+
+  HttpResponse response;
+  response.status = static_cast<int>(parser.get().result_int());
+  copyHeaders(parser.get().base(), response);
+  const bool streaming = response.status >= 200 && response.status < 300;
+  if (streaming) parser.body_limit(boost::none);
+  const std::chrono::milliseconds pieceTimeout =
+      idleTimeout > std::chrono::milliseconds::zero() ? idleTimeout : timeout_;
+  while (!parser.is_done()) {
+    connection->stream.expires_after(streaming ? pieceTimeout : deadline - Clock::now());
+    http::async_read_some(
+        connection->stream, connection->buffer, parser,
+        [&result](const beast::error_code& error, std::size_t) { result.error = error; });
+    runUntilDone(connection->io);
+    if (result.error == beast::error::timeout && streaming) {
+      return makeError(ErrorCode::kDeadlineExceeded,
+                       fmt::format("GET {} from {}: nothing received for {}", target, authority,
+                                   formatTimeout(pieceTimeout)));
+    }
+    if (result.error) return failed();
+    // string_body appends to the body; taking what has arrived leaves it empty for the rest.
+    std::string& body = parser.get().body();
+    if (streaming && !body.empty()) {
+      const std::string piece = std::move(body);
+      body.clear();
+      if (!onData(piece)) return response;
+    }
+  }
+  if (!streaming) response.body = std::move(parser.get().body());
+  return response;
 }
 
 }  // namespace deviceops::client

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -85,6 +86,24 @@ class HttpClient {
       const std::vector<std::pair<std::string, std::string>>& extraHeaders = {});
 
   Result<HttpResponse> get(std::string_view target) { return request("GET", target); }
+
+  // Receives the body of a response that lasts (Server-Sent Events): sends a GET on a
+  // connection of its own and passes each piece of the body to onData as it arrives; onData
+  // returns false to stop reading early, which is not an error. The connection is closed at the
+  // end. The client's timeout bounds connecting, sending and the wait for the headers;
+  // idleTimeout (the client's timeout when zero) bounds each wait for the next piece, never the
+  // stream as a whole.
+  //
+  // Returns the status and headers with an empty body for a 2xx answer; any other answer is
+  // read whole into body (onData is not called), as request() would return it. Errors: as
+  // request(); the stream cut before its end is kUnavailable, no piece within idleTimeout is
+  // kDeadlineExceeded. A failed stream is not retried: the caller resumes it (Last-Event-ID).
+  Result<HttpResponse> stream(
+      std::string_view target, const std::function<bool(std::string_view)>& onData,
+      const std::vector<std::pair<std::string, std::string>>& extraHeaders = {},
+      std::chrono::milliseconds idleTimeout = std::chrono::milliseconds::zero());
+
+  std::chrono::milliseconds timeout() const { return timeout_; }
 
   struct Connection;  // opaque: the Boost.Beast state, defined in http_client.cc
 
