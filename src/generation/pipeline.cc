@@ -98,8 +98,10 @@ class Pipeline {
   Result<std::vector<float>> encodeWith(Role role, const clip::ClipTokenizer& tokenizer,
                                         const std::string& prompt, const std::string& output,
                                         std::vector<float>* pooled, nlohmann::json& report);
-  Result<std::vector<float>> unetStep(Role role, const Conditioning& conditioning,
-                                      const std::vector<float>& timeIds,
+  // encoder_hidden_states, text_embeds and time_ids for every row of a UNet call.
+  std::vector<Tensor> conditioningTensors(Role role, const Conditioning& conditioning,
+                                          const std::vector<float>& timeIds) const;
+  Result<std::vector<float>> unetStep(Role role, const std::vector<Tensor>& conditioning,
                                       const std::vector<float>& x, double inputScale,
                                       double timestep);
   Status denoise(Role role, const Conditioning& conditioning, const std::vector<float>& timeIds,
@@ -211,19 +213,11 @@ Result<Conditioning> Pipeline::encode(bool refiner) {
   return out;
 }
 
-Result<std::vector<float>> Pipeline::unetStep(Role role, const Conditioning& conditioning,
-                                              const std::vector<float>& timeIds,
-                                              const std::vector<float>& x, double inputScale,
-                                              double timestep) {
+std::vector<Tensor> Pipeline::conditioningTensors(Role role, const Conditioning& conditioning,
+                                                  const std::vector<float>& timeIds) const {
   const int copies = guided() ? 2 : 1;
   const int rows = copies * batch_;
   const inference::ModelMetadata& model = metadata(role);
-  const inference::DataType floatType = inputType(model, "sample");
-  std::vector<float> sample;
-  sample.reserve(x.size() * copies);
-  for (int copy = 0; copy < copies; ++copy) {
-    for (float value : x) sample.push_back(static_cast<float>(value * inputScale));
-  }
   // Conditioning rows repeated per image: [uncond x batch; cond x batch].
   const std::size_t contextRow = static_cast<std::size_t>(77 * conditioning.contextWidth);
   const std::size_t pooledRow = static_cast<std::size_t>(conditioning.pooledWidth);
@@ -240,16 +234,35 @@ Result<std::vector<float>> Pipeline::unetStep(Role role, const Conditioning& con
                    timeIds.begin() + (copy + 1) * timeRow);
     }
   }
+  std::vector<Tensor> tensors;
+  tensors.push_back(makeFloatTensor("encoder_hidden_states", {rows, 77, conditioning.contextWidth},
+                                    context, inputType(model, "encoder_hidden_states")));
+  tensors.push_back(makeFloatTensor("text_embeds", {rows, conditioning.pooledWidth}, pooled,
+                                    inputType(model, "text_embeds")));
+  tensors.push_back(makeFloatTensor("time_ids", {rows, static_cast<std::int64_t>(timeRow)}, times,
+                                    inputType(model, "time_ids")));
+  return tensors;
+}
+
+Result<std::vector<float>> Pipeline::unetStep(Role role, const std::vector<Tensor>& conditioning,
+                                              const std::vector<float>& x, double inputScale,
+                                              double timestep) {
+  const int copies = guided() ? 2 : 1;
+  const int rows = copies * batch_;
+  const inference::ModelMetadata& model = metadata(role);
+  std::vector<float> sample(x.size() * copies);
+  for (int copy = 0; copy < copies; ++copy) {
+    std::transform(x.begin(), x.end(), sample.begin() + copy * x.size(),
+                   [&](float value) { return static_cast<float>(value * inputScale); });
+  }
   std::vector<Tensor> inputs;
-  inputs.push_back(
-      makeFloatTensor("sample", {rows, 4, latentHeight_, latentWidth_}, sample, floatType));
+  inputs.reserve(2 + conditioning.size());
+  inputs.push_back(makeFloatTensor("sample", {rows, 4, latentHeight_, latentWidth_}, sample,
+                                   inputType(model, "sample")));
   inputs.push_back(makeTimestepTensor(model, timestep, rows));
-  inputs.push_back(makeFloatTensor("encoder_hidden_states", {rows, 77, conditioning.contextWidth},
-                                   context, inputType(model, "encoder_hidden_states")));
-  inputs.push_back(makeFloatTensor("text_embeds", {rows, conditioning.pooledWidth}, pooled,
-                                   inputType(model, "text_embeds")));
-  inputs.push_back(makeFloatTensor("time_ids", {rows, static_cast<std::int64_t>(timeRow)}, times,
-                                   inputType(model, "time_ids")));
+  // The conditioning is the same every step: one copy of the prepared tensors per call (the
+  // registry takes its inputs by value).
+  inputs.insert(inputs.end(), conditioning.begin(), conditioning.end());
   ASSIGN_OR_RETURN(std::vector<Tensor> outputs, call(role, std::move(inputs), {"out_sample"}));
   ASSIGN_OR_RETURN(std::vector<float> prediction, readFloats(outputs.at(0)));
   if (prediction.size() != sample.size()) {
@@ -284,6 +297,7 @@ Status Pipeline::denoise(Role role, const Conditioning& conditioning,
                          const std::vector<float>& timeIds, diffusion::Sampler& sampler, int begin,
                          int end, const std::string& stage, std::vector<float>* denoised) {
   const diffusion::Schedule& schedule = sampler.schedule();
+  const std::vector<Tensor> prepared = conditioningTensors(role, conditioning, timeIds);
   const auto noise = [this](std::span<float> out) {
     const std::size_t size = perImage();
     for (int image = 0; image < batch_; ++image) {
@@ -292,9 +306,9 @@ Status Pipeline::denoise(Role role, const Conditioning& conditioning,
   };
   for (int k = begin; k < end; ++k) {
     const auto start = Clock::now();
-    ASSIGN_OR_RETURN(std::vector<float> eps,
-                     unetStep(role, conditioning, timeIds, latents_, sampler.inputScale(k),
-                              schedule.timesteps[k]));
+    ASSIGN_OR_RETURN(
+        std::vector<float> eps,
+        unetStep(role, prepared, latents_, sampler.inputScale(k), schedule.timesteps[k]));
     if (denoised && k == end - 1) {
       // The data prediction of the last step: what the stage would give with no noise left.
       const double sigma = schedule.sigmas[k];
