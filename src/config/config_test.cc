@@ -100,6 +100,10 @@ TEST(ConfigTest, BadConfigNamesTheKey) {
       {"[inference]\ninstances = 0", "inference.instances"},
       {"[inference]\nmaxQueue = 0", "inference.maxQueue"},
       {"[inference]\nautoreload = true", "unknown key 'inference.autoreload'"},
+      {"[suites]\nmaxLoaded = 0", "suites.maxLoaded"},
+      {"[generation]\nmaxSide = 32", "generation.maxSide"},
+      {"[generation]\nmaxBatch = \"many\"", "generation.maxBatch"},
+      {"[generation]\nqueue = 3", "unknown key 'generation.queue'"},
   };
   for (const auto& [text, expected] : cases) {
     SCOPED_TRACE(text);
@@ -109,6 +113,23 @@ TEST(ConfigTest, BadConfigNamesTheKey) {
     EXPECT_NE(parsed.error().message.find(expected), std::string::npos) << parsed.error().message;
     EXPECT_EQ(parsed.error().message.rfind("bad.toml", 0), 0u);
   }
+}
+
+TEST(ConfigTest, SuitesAndGenerationTables) {
+  auto parsed = parseConfig(
+      "[suites]\nmaxLoaded = 3\n[generation]\nenabled = false\nmaxQueue = 5\n"
+      "retainJobs = 7\nmaxSide = 2048\nmaxSteps = 80\nmaxBatch = 4\n"
+      "vaeBytesPerPixel = \"2KiB\"\n",
+      "g.toml");
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  EXPECT_EQ(parsed->suites.maxLoaded, 3);
+  EXPECT_FALSE(parsed->generation.enabled);
+  EXPECT_EQ(parsed->generation.maxQueue, 5u);
+  EXPECT_EQ(parsed->generation.retainJobs, 7u);
+  EXPECT_EQ(parsed->generation.maxSide, 2048);
+  EXPECT_EQ(parsed->generation.maxSteps, 80);
+  EXPECT_EQ(parsed->generation.maxBatch, 4);
+  EXPECT_EQ(parsed->generation.vaeBytesPerPixel, 2048u);
 }
 
 TEST(ConfigTest, EnvironmentOverridesFile) {
