@@ -259,7 +259,10 @@ def project_python_files():
 def python_modules():
     """Every file /usr/bin/python3 loads to import what the project's Python files import."""
     imports = {}
-    for path in project_python_files():
+    paths = list(project_python_files())
+    # The project's own modules (a script importing its neighbour) come from no package.
+    own = {os.path.splitext(os.path.basename(path))[0] for path in paths}
+    for path in paths:
         tree = ast.parse(open(path, encoding="utf-8").read(), path)
         for node in ast.walk(tree):
             names = []
@@ -268,6 +271,8 @@ def python_modules():
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names = [node.module]
             for name in names:
+                if name.split(".")[0] in own:
+                    continue
                 imports.setdefault(name.split(".")[0], os.path.relpath(path, ROOT))
     # Modules already loaded at start-up (site's .pth hooks of whatever happens to be installed)
     # are not what the project imports; only what its imports load is reported.

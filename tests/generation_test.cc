@@ -263,5 +263,15 @@ TEST(GenerationIntegrationTest, CancelStopsTheRunAndFreesTheSuite) {
   EXPECT_EQ(daemon.request("POST", "/api/suites/tiny/unload").status, 200);
 }
 
+TEST(GenerationIntegrationTest, DisabledAnswers503WithTheReason) {
+  TestDaemon daemon(config() + "[generation]\nenabled = false\n");
+  ASSERT_TRUE(daemon.started()) << daemon.log();
+  const RawResponse suites = daemon.get("/api/suites");
+  EXPECT_EQ(suites.status, 503);
+  EXPECT_NE(suites.json()["error"]["message"].get<std::string>().find("[generation]"),
+            std::string::npos);
+  EXPECT_EQ(daemon.post("/api/generation", kSmall).status, 503);
+}
+
 }  // namespace
 }  // namespace deviceops::testing
