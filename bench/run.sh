@@ -485,5 +485,83 @@ elif [ "${SKIP_TRAINING:-0}" != 1 ] && [ -x "$BUILD/bench/training_bench" ]; the
     --threads "${TRAINING_THREADS:-1,2}" | tee -a "$RESULTS/summary.md"
 fi
 
+# 7. Generation (issue 13): a whole txt2img job through GenerationService vs the same ONNX Runtime
+# calls made directly (paired, alternating order), tiled vs untiled VAE decode (time and peak RSS,
+# one child process each) and CLIP tokenizer throughput, on the bench-size SDXL suite.
+# Knobs: GENERATION_PAIRS=10 GENERATION_DECODE_REPEATS=5; SKIP_GENERATION=1 skips it.
+if [ "${SKIP_GENERATION:-0}" != 1 ] && [ -x "$BUILD/bench/generation_bench" ]; then
+  cmake --build "$BUILD" --target deviceops_bench_models >&2
+  echo "bench: generation (about 1.5 minutes; 2.2 GiB peak for the untiled 1024px decode)" >&2
+  mkdir -p "$RESULTS/generation"
+  "$BUILD/bench/generation_bench" --models "$BUILD/test-models" \
+    --pairs "${GENERATION_PAIRS:-10}" --decode-repeats "${GENERATION_DECODE_REPEATS:-5}" \
+    --benchmark_out="$RESULTS/generation/gbench.json" --benchmark_out_format=json \
+    >"$RESULTS/generation/gbench.txt" 2>&1
+  python3 - "$RESULTS/generation/gbench.json" "$BUILD/test-models/sdxl-bench/bench.json" <<'PY' | tee -a "$SUMMARY"
+import json, sys
+runs = json.load(open(sys.argv[1]))["benchmarks"]
+sizes = json.load(open(sys.argv[2]))
+def find(prefix):
+    return [b for b in runs if b["name"].startswith(prefix)]
+def failed(b):
+    return b.get("error_occurred") and f"skipped: {b.get('error_message', '')}"
+print()
+print("## Generation: a whole job vs the same ONNX Runtime calls made directly")
+print()
+for b in find("BM_GenerationVsDirectOrt"):
+    if failed(b):
+        print(failed(b)); continue
+    roles = ["text_encoder", "text_encoder_2", "unet", "vae_decoder"]
+    print(f"256x256, 20 Euler steps, guidance 5 (UNet batch 2), a negative prompt, refiner never, "
+          f"PNG, preview every 5 steps; bench suite UNet {sizes['unet']['parameters'] / 1e6:.1f} M "
+          f"parameters ({sizes['unet']['channels']} channels), VAE decoder widths "
+          f"{sizes['vaeDecoder']['widths']}. Median of {b['iterations']} pairs (order alternating). "
+          "`direct`: one Ort::Session per model file, the registry's default options, te x2, "
+          "te2 x2, unet x20, vae x1 on preallocated inputs; `job`: GenerationService.submit to the "
+          "end of its event stream. Role columns: direct = mean per generation, job = the job "
+          "report's modelSeconds (registry.infer, median).")
+    print()
+    print("| path | wall ms | process CPU ms | " + " | ".join(f"{r} ms" for r in roles) +
+          " | outside models ms |")
+    print("|---|---:|---:|" + "---:|" * len(roles) + "---:|")
+    print(f"| direct ONNX Runtime | {b['direct_ms']:.1f} | {b['direct_cpu_ms']:.1f} | " +
+          " | ".join(f"{b.get(f'direct_{r}_ms', 0):.1f}" for r in roles) +
+          " | – |")
+    print(f"| GenerationService job | {b['full_ms']:.1f} | {b['full_cpu_ms']:.1f} | " +
+          " | ".join(f"{b.get(f'job_{r}_ms', 0):.1f}" for r in roles) +
+          f" | {b['job_pipeline_ms']:.1f} in the pipeline (pipelineSeconds) + "
+          f"{b['full_ms'] - b['job_total_ms']:.1f} in the service |")
+    print()
+    print(f"**direct / job: wall {b['ratio']:.3f} (median of paired ratios "
+          f"{b['paired_ratio']:.3f}), CPU {b['cpu_ratio']:.3f}** (target >= 0.95).")
+print()
+print("## Generation: VAE decode untiled vs tiled (tile = 1/4 of the latent's area, overlap 0.25)")
+print()
+print("One fresh process per row (inference::Session with the registry's options + "
+      "imaging::tiledDecode); `peak RSS` = VmHWM after the decodes - VmRSS before them, the "
+      "high-water mark reset after the session was opened and warmed up.")
+print()
+print("| image | decode | tiles | median ms | first ms | peak RSS delta MiB | RSS before MiB |")
+print("|---|---|---:|---:|---:|---:|---:|")
+for b in find("BM_VaeDecode"):
+    parts = b["name"].split("/")
+    if failed(b):
+        print(f"| {parts[2]} | {parts[1]} | {failed(b)} | | | | |"); continue
+    reset = "" if b.get("hwm_reset") else " (HWM not reset)"
+    print(f"| {parts[2]} | {parts[1]} | {b['tiles']:.0f} | {b['median_ms']:.1f} | "
+          f"{b['first_ms']:.1f} | {b['peak_delta_MiB']:.1f}{reset} | {b['rss_before_MiB']:.1f} |")
+print()
+print("## Generation: CLIP tokenizer throughput (toy vocabulary of the test suites)")
+print()
+print("| prompts/s | BPE tokens per prompt | vocabulary |")
+print("|---:|---:|---:|")
+for b in find("BM_TokenizerEncode"):
+    if failed(b):
+        print(f"| {failed(b)} | | |"); continue
+    print(f"| {b['items_per_second']:,.0f} | {b['tokens_per_prompt']:.1f} | {b['vocabulary']:.0f} |")
+print()
+PY
+fi
+
 say "- Load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 say "- Raw outputs: $RESULTS"

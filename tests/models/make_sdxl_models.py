@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Generates tiny SDXL suites (Optimum ONNX layout, real SDXL I/O signatures) for deviceops' tests.
 
-Usage: make_sdxl_models.py OUTPUT_DIR
+Usage: make_sdxl_models.py [--bench] OUTPUT_DIR
 
 Deterministic (fixed seeds). Run with Debian's python3 (python3-torch 1.13, python3-onnx 1.12,
 python3-numpy). The models are a few hundred kilobytes each but have the exact input/output names,
@@ -39,6 +39,13 @@ initializer names equal the torch state_dict keys (diffusers names in the VAE). 
   reference_image.npy             the base pipeline run with the torch modules (same weights as
                                   the ONNX files), following diffusers' StableDiffusionXLPipeline:
                                   see reference.json's "recipe".
+
+With --bench it writes only OUTPUT_DIR/sdxl-bench/base/ (for bench/generation_bench.cc, not the
+tests): the base layout and I/O above, the same tokenizers, text encoders, scheduler and VAE
+encoder, but a UNet with wider channels (BENCH_UNET: one call on a [2,4,32,32] latent costs tens
+of milliseconds on two cores) and a VAE decoder with SDXL's shape of widths, scaled down
+(BENCH_VAE_WIDTHS; one 256x256 decode costs about as much as one or two such UNet calls, as in
+SDXL), and OUTPUT_DIR/sdxl-bench/bench.json with their parameter counts.
 """
 
 import io
@@ -234,9 +241,9 @@ class TinyUnet(nn.Module):
     """(sample [b,4,h,w], timestep [], encoder_hidden_states [b,77,C], text_embeds [b,E],
     time_ids [b,T]) -> out_sample [b,4,h,w]; h and w must be even."""
 
-    def __init__(self, context_width, text_embeds_width, time_ids_count):
+    def __init__(self, context_width, text_embeds_width, time_ids_count, channels=32,
+                 time_width=64, attention_width=16, attention_heads=2):
         super().__init__()
-        channels, time_width = 32, 64
         self.time_ids_count = time_ids_count
         self.time_embedding = nn.Sequential(nn.Linear(32, time_width), nn.SiLU(),
                                             nn.Linear(time_width, time_width))
@@ -245,10 +252,12 @@ class TinyUnet(nn.Module):
             nn.Linear(time_width, time_width))
         self.conv_in = nn.Conv2d(4, channels, 3, padding=1)
         self.down_resnet = TinyResnet(channels, channels, time_width)
-        self.down_attention = TinyCrossAttention(channels, context_width)
+        self.down_attention = TinyCrossAttention(channels, context_width, attention_width,
+                                                 attention_heads)
         self.downsample = nn.Conv2d(channels, channels, 3, stride=2, padding=1)
         self.mid_resnet = TinyResnet(channels, channels, time_width)
-        self.mid_attention = TinyCrossAttention(channels, context_width)
+        self.mid_attention = TinyCrossAttention(channels, context_width, attention_width,
+                                                attention_heads)
         self.up_resnet = TinyResnet(2 * channels, channels, time_width)
         self.conv_norm_out = nn.GroupNorm(8, channels)
         self.conv_out = nn.Conv2d(channels, 4, 3, padding=1)
@@ -275,15 +284,19 @@ VAE_GROUPS = 4
 
 
 class VaeResnet(nn.Module):
-    def __init__(self, channels):
+    def __init__(self, channels, out_channels=None):
         super().__init__()
+        out_channels = out_channels or channels
         self.norm1 = nn.GroupNorm(VAE_GROUPS, channels)
-        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
-        self.norm2 = nn.GroupNorm(VAE_GROUPS, channels)
-        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv1 = nn.Conv2d(channels, out_channels, 3, padding=1)
+        self.norm2 = nn.GroupNorm(VAE_GROUPS, out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
+        if out_channels != channels:  # diffusers' name for the 1x1 projection of the residual
+            self.conv_shortcut = nn.Conv2d(channels, out_channels, 1)
 
     def forward(self, x):
-        return x + self.conv2(F.silu(self.norm2(self.conv1(F.silu(self.norm1(x))))))
+        residual = self.conv_shortcut(x) if hasattr(self, "conv_shortcut") else x
+        return residual + self.conv2(F.silu(self.norm2(self.conv1(F.silu(self.norm1(x))))))
 
 
 class VaeAttention(nn.Module):
@@ -326,10 +339,11 @@ class VaeSampler(nn.Module):
 
 
 class VaeBlock(nn.Module):
-    def __init__(self, channels, sampler_stride=None, resnet=True):
+    def __init__(self, channels, sampler_stride=None, resnet=True, out_channels=None):
         super().__init__()
-        self.resnets = nn.ModuleList([VaeResnet(channels)] if resnet else [])
-        samplers = [] if sampler_stride is None else [VaeSampler(channels, sampler_stride)]
+        out_channels = out_channels or channels
+        self.resnets = nn.ModuleList([VaeResnet(channels, out_channels)] if resnet else [])
+        samplers = [] if sampler_stride is None else [VaeSampler(out_channels, sampler_stride)]
         if sampler_stride == 2:
             self.downsamplers = nn.ModuleList(samplers)
         else:
@@ -344,14 +358,19 @@ class VaeBlock(nn.Module):
 
 
 class VaeDecoderBody(nn.Module):
-    def __init__(self):
+    """widths: the channels of the four up blocks (SDXL: 512, 512, 256, 128); the mid block runs
+    at widths[0]; each of the first three blocks ends in a nearest x2 upsampler."""
+
+    def __init__(self, widths=(VAE_WIDTH,) * 4):
         super().__init__()
-        self.conv_in = nn.Conv2d(4, VAE_WIDTH, 3, padding=1)
-        self.mid_block = VaeMidBlock(VAE_WIDTH)
+        self.conv_in = nn.Conv2d(4, widths[0], 3, padding=1)
+        self.mid_block = VaeMidBlock(widths[0])
+        inputs = [widths[0]] + list(widths[:-1])
         self.up_blocks = nn.ModuleList(
-            [VaeBlock(VAE_WIDTH, 1) for _ in range(3)] + [VaeBlock(VAE_WIDTH)])
-        self.conv_norm_out = nn.GroupNorm(VAE_GROUPS, VAE_WIDTH)
-        self.conv_out = nn.Conv2d(VAE_WIDTH, 3, 3, padding=1)
+            [VaeBlock(inputs[i], 1, out_channels=widths[i]) for i in range(3)] +
+            [VaeBlock(inputs[3], out_channels=widths[3])])
+        self.conv_norm_out = nn.GroupNorm(VAE_GROUPS, widths[3])
+        self.conv_out = nn.Conv2d(widths[3], 3, 3, padding=1)
 
     def forward(self, z):
         h = self.mid_block(self.conv_in(z))
@@ -363,10 +382,10 @@ class VaeDecoderBody(nn.Module):
 class TinyVaeDecoder(nn.Module):
     """latent_sample [b,4,h,w] (already divided by the scaling factor) -> sample [b,3,8h,8w]."""
 
-    def __init__(self):
+    def __init__(self, widths=(VAE_WIDTH,) * 4):
         super().__init__()
         self.post_quant_conv = nn.Conv2d(4, 4, 1)
-        self.decoder = VaeDecoderBody()
+        self.decoder = VaeDecoderBody(widths)
 
     def forward(self, latent_sample):
         return self.decoder(self.post_quant_conv(latent_sample))
@@ -513,8 +532,9 @@ def make_text_encoders(base_dir):
     return te1, te2
 
 
-def make_unet(directory, context_width, text_embeds_width, time_ids_count, seed):
-    unet = randomise(TinyUnet(context_width, text_embeds_width, time_ids_count), seed=seed)
+def make_unet(directory, context_width, text_embeds_width, time_ids_count, seed, **sizes):
+    """sizes: TinyUnet's channels, time_width, attention_width, attention_heads."""
+    unet = randomise(TinyUnet(context_width, text_embeds_width, time_ids_count, **sizes), seed=seed)
     example = (torch.randn(2, 4, 8, 8), torch.tensor(500.0),
                torch.randn(2, CONTEXT_LENGTH, context_width), torch.randn(2, text_embeds_width),
                torch.randn(2, time_ids_count))
@@ -550,8 +570,8 @@ def export_vae_decoder(decoder, path):
                 [("sample", IMAGE_DIMS)])
 
 
-def make_vae(base_dir):
-    decoder = randomise(TinyVaeDecoder(), seed=21)
+def make_vae(base_dir, decoder_widths=(VAE_WIDTH,) * 4, decoder_seed=21):
+    decoder = randomise(TinyVaeDecoder(decoder_widths), seed=decoder_seed)
     export_vae_decoder(decoder, os.path.join(base_dir, "vae_decoder", "model.onnx"))
     write_json(os.path.join(base_dir, "vae_decoder", "config.json"), vae_config())
     encoder = randomise(TinyVaeEncoder(), seed=22)
@@ -705,6 +725,39 @@ def make_reference(out_dir, base_dir, te1, te2, unet, decoder):
 
 
 # --------------------------------------------------------------------------------------------
+# Bench-size base suite (--bench)
+
+# One UNet call on a [2,4,32,32] latent (a 256x256 image with guidance): ~20-60 ms on 2 cores.
+BENCH_UNET = {"channels": 160, "time_width": 256, "attention_width": 160, "attention_heads": 2}
+# SDXL's decoder widths are 512, 512, 256, 128 (mid block at 512); these keep the ratios.
+BENCH_VAE_WIDTHS = (64, 64, 32, 16)
+
+
+def parameter_count(module):
+    return sum(parameter.numel() for parameter in module.parameters())
+
+
+def make_bench_suite(out_dir):
+    bench_dir = os.path.join(out_dir, "sdxl-bench")
+    base_dir = os.path.join(bench_dir, "base")
+    os.makedirs(base_dir, exist_ok=True)
+    clip_reference_tokenizer.write_toy_tokenizer(os.path.join(base_dir, "tokenizer"),
+                                                 "<|endoftext|>")
+    clip_reference_tokenizer.write_toy_tokenizer(os.path.join(base_dir, "tokenizer_2"), "!")
+    write_json(os.path.join(base_dir, "scheduler", "scheduler_config.json"), SCHEDULER_CONFIG)
+    write_json(os.path.join(base_dir, "model_index.json"),
+               model_index("StableDiffusionXLPipeline", True, force_zeros_for_empty_prompt=True))
+    te1, te2 = make_text_encoders(base_dir)
+    unet = make_unet(os.path.join(base_dir, "unet"), 2048, 1280, 6, seed=41, **BENCH_UNET)
+    decoder = make_vae(base_dir, BENCH_VAE_WIDTHS, decoder_seed=42)
+    write_json(os.path.join(bench_dir, "bench.json"), {
+        "unet": dict(BENCH_UNET, parameters=parameter_count(unet)),
+        "vaeDecoder": {"widths": list(BENCH_VAE_WIDTHS), "parameters": parameter_count(decoder)},
+        "textEncoderParameters": [parameter_count(te1), parameter_count(te2)]})
+    return bench_dir
+
+
+# --------------------------------------------------------------------------------------------
 
 
 def describe(path):
@@ -727,7 +780,8 @@ def describe(path):
 
 
 def main(argv):
-    if len(argv) != 2:
+    bench = len(argv) == 3 and argv[1] == "--bench"
+    if len(argv) != 2 and not bench:
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
         return 2
     started = time.monotonic()
@@ -735,7 +789,10 @@ def main(argv):
     warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
     warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.")
     torch.manual_seed(0)
-    out_dir = argv[1]
+    out_dir = argv[-1]
+    if bench:
+        out_dir = make_bench_suite(out_dir)
+        return report_sizes(out_dir, "SDXL bench models", started)
     base_dir = os.path.join(out_dir, "base")
     os.makedirs(base_dir, exist_ok=True)
 
@@ -752,7 +809,10 @@ def main(argv):
     make_refiner(out_dir, base_dir, "refiner_other_family", 1024, seed=33)
     make_vae_flat(out_dir)
     make_reference(out_dir, base_dir, te1, te2, unet, decoder)
+    return report_sizes(out_dir, "SDXL test models", started)
 
+
+def report_sizes(out_dir, title, started):
     total = 0
     for root, directories, files in os.walk(out_dir):
         directories.sort()
@@ -760,8 +820,7 @@ def main(argv):
             total += os.path.getsize(os.path.join(root, name))
             if name == "model.onnx":
                 print(describe(os.path.join(root, name)))
-    print("SDXL test models: %.1f MB in %s, %.1f s" % (total / 1e6, out_dir,
-                                                     time.monotonic() - started))
+    print("%s: %.1f MB in %s, %.1f s" % (title, total / 1e6, out_dir, time.monotonic() - started))
     return 0
 
 
