@@ -110,6 +110,9 @@ TEST(GenerationIntegrationTest, ImportGenerateFollowAndFetch) {
   EXPECT_EQ(image.body.substr(0, 8), "\x89PNG\r\n\x1a\n");
   EXPECT_NE(image.body.find("parameters"), std::string::npos);
   EXPECT_NE(image.body.find("a photo of a cat"), std::string::npos);
+  const std::string metrics = daemon.get("/metrics").body;
+  EXPECT_NE(metrics.find("deviceops_generation_jobs{state=\"succeeded\"} 1"), std::string::npos);
+  EXPECT_NE(metrics.find("deviceops_generation_images_total 1"), std::string::npos);
 
   // The suite is loaded now, its memory accounted per device; nothing holds it any more.
   const json loaded = daemon.get("/api/suites/tiny").json();

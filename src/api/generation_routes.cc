@@ -181,6 +181,7 @@ void registerGenerationRoutes(http::Router& router, AppContext& context,
                          std::make_shared<SuiteRoutes>(suites), kSuiteRoutes);
   addRoutes<GenerationRoutes>(router, context.config, http::ErrorShape::kApi,
                               std::make_shared<GenerationRoutes>(jobs), kGenerationRoutes);
+  context.metricsWriters.push_back([&jobs](std::string& out) { jobs.writeMetrics(out); });
 }
 
 void registerGenerationUnavailable(http::Router& router, AppContext& context,

@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "common/atomic_file.h"
+#include "common/prometheus.h"
 #include "common/time_format.h"
 
 namespace deviceops::generation {
@@ -339,6 +340,32 @@ Result<GenerationEventBatch> GenerationService::events(const std::string& id, st
   return batch;
 }
 
+void GenerationService::writeMetrics(std::string& out) const {
+  std::map<std::string, double> states;
+  for (JobState state : {JobState::kQueued, JobState::kRunning, JobState::kSucceeded,
+                         JobState::kFailed, JobState::kCancelled}) {
+    states[std::string(jobStateName(state))] = 0;
+  }
+  std::lock_guard lock(mutex_);
+  for (const auto& [id, job] : jobs_) ++states[std::string(jobStateName(job->info.state))];
+  prometheus::TextWriter writer(out);
+  writer.family("deviceops_generation_jobs", "gauge", "Generation jobs known, by state.");
+  for (const auto& [state, count] : states) {
+    writer.sample("deviceops_generation_jobs", {{"state", state}}, count);
+  }
+  writer.family("deviceops_generation_queue_length", "gauge", "Generation jobs waiting to run.");
+  writer.sample("deviceops_generation_queue_length", prometheus::Labels{},
+                static_cast<double>(queue_.size()));
+  writer.family("deviceops_generation_images_total", "counter", "Images generated.");
+  writer.sample("deviceops_generation_images_total", prometheus::Labels{},
+                static_cast<double>(imagesTotal_));
+  writer.family("deviceops_generation_seconds_total", "counter",
+                "Seconds spent generating: in model calls and in the pipeline around them.");
+  writer.sample("deviceops_generation_seconds_total", {{"kind", "model"}}, modelSecondsTotal_);
+  writer.sample("deviceops_generation_seconds_total", {{"kind", "pipeline"}},
+                pipelineSecondsTotal_);
+}
+
 void GenerationService::run() {
   while (true) {
     std::shared_ptr<Job> job;
@@ -416,6 +443,10 @@ void GenerationService::execute(const std::shared_ptr<Job>& job) {
     }
     persist(finished, outcome->images);
     std::lock_guard lock(mutex_);
+    imagesTotal_ += job->info.images.size();
+    pipelineSecondsTotal_ += job->info.report.value("pipelineSeconds", 0.0);
+    modelSecondsTotal_ += job->info.report.value("totalSeconds", 0.0) -
+                          job->info.report.value("pipelineSeconds", 0.0);
     job->info.stage = "done";
     finishLocked(*job, JobState::kSucceeded, std::nullopt);
     events_.publish(Event{std::chrono::system_clock::now(),

@@ -107,6 +107,9 @@ class GenerationService {
   // Events after `after`, waiting at most `wait` for one.
   Result<GenerationEventBatch> events(const std::string& id, std::uint64_t after,
                                       std::chrono::milliseconds wait) const;
+  // Prometheus families: deviceops_generation_jobs{state}, deviceops_generation_queue_length,
+  // deviceops_generation_images_total, deviceops_generation_seconds_total{kind="model|pipeline"}.
+  void writeMetrics(std::string& out) const;
 
  private:
   struct Job {
@@ -135,6 +138,9 @@ class GenerationService {
   std::deque<std::shared_ptr<Job>> queue_;
   bool stopping_ = false;
   bool started_ = false;
+  std::uint64_t imagesTotal_ = 0;    // guarded by mutex_
+  double modelSecondsTotal_ = 0;     // guarded by mutex_
+  double pipelineSecondsTotal_ = 0;  // guarded by mutex_
   std::thread worker_;
 };
 
