@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <set>
 #include <thread>
 
 #include "common/testing/temp_dir.h"
@@ -264,6 +265,39 @@ TEST(GenerationIntegrationTest, CancelStopsTheRunAndFreesTheSuite) {
     EXPECT_EQ(model["holds"], 0) << model.dump();
   }
   EXPECT_EQ(daemon.request("POST", "/api/suites/tiny/unload").status, 200);
+}
+
+TEST(GenerationIntegrationTest, EverySchedulerWithEveryRefinerMode) {
+  TestDaemon daemon(config());
+  ASSERT_TRUE(daemon.started()) << daemon.log();
+  importTiny(daemon);
+  std::vector<std::string> ids;
+  for (const char* scheduler : {"euler", "euler_ancestral", "dpmpp_2m_karras"}) {
+    for (const char* mode : {"never", "always", "auto"}) {
+      json request = kSmall;
+      request["steps"] = 10;
+      request["scheduler"] = scheduler;
+      request["refiner"] = {{"mode", mode}};
+      request["timestepSpacing"] = std::string(scheduler) == "euler" ? "trailing" : "leading";
+      const RawResponse submitted = daemon.post("/api/generation", request);
+      ASSERT_EQ(submitted.status, 202) << submitted.body;
+      ids.push_back(submitted.json()["id"]);
+    }
+  }
+  std::set<std::string> images;
+  for (const std::string& id : ids) {
+    const json job = waitForJob(daemon, id);
+    SCOPED_TRACE(job["parameters"].dump());
+    ASSERT_EQ(job["state"], "succeeded") << job["error"].dump();
+    const std::string mode = job["parameters"]["refiner"]["mode"];
+    const bool refined = job["report"]["refiner"]["refine"];
+    EXPECT_EQ(job["report"]["stages"].size(), refined ? 2u : 1u);
+    if (mode != "auto") {
+      EXPECT_EQ(refined, mode == "always");
+    }
+    images.insert(daemon.get(job["images"][0]["url"].get<std::string>()).body);
+  }
+  EXPECT_GE(images.size(), 6u);  // the samplers and refiner choices give different images
 }
 
 TEST(GenerationIntegrationTest, DisabledAnswers503WithTheReason) {
