@@ -71,11 +71,10 @@ class ProgressDisplay {
   void onEvent(const ServerSentEvent& event) {
     const Json data = Json::parse(event.data, nullptr, /*allow_exceptions=*/false);
     if (event.type == "snapshot") {
-      const Json& progress = memberAt(data, "progress");
-      const std::string stage = stringAt(progress, "stage");
-      enterStage(stage.empty() ? stringAt(data, "state") : stage);
-      step_ = static_cast<int>(numberAt(progress, "step").value_or(step_));
-      totalSteps_ = static_cast<int>(numberAt(progress, "totalSteps").value_or(totalSteps_));
+      // Only the step count: the snapshot is the job as it is now, while the events that follow
+      // replay it from the start (or from Last-Event-ID) and carry the stages themselves.
+      totalSteps_ = static_cast<int>(
+          numberAt(memberAt(data, "progress"), "totalSteps").value_or(totalSteps_));
     } else if (event.type == "queued") {
       enterStage("queued");
     } else if (event.type == "stage") {
@@ -122,7 +121,7 @@ class ProgressDisplay {
     std::string text = fmt::format("{:<8}{:>4}/{} [{}{}]", stage_, step_, totalSteps_,
                                    std::string(static_cast<std::size_t>(filled), '#'),
                                    std::string(static_cast<std::size_t>(kBarWidth - filled), '.'));
-    if (stageSteps_ > 0) text += fmt::format(" {:.2f} s/step", stageSeconds_ / stageSteps_);
+    if (stageSteps_ > 0) text += fmt::format(" {:.3g} s/step", stageSeconds_ / stageSteps_);
     return text;
   }
 

@@ -90,10 +90,11 @@ std::string event(int id, const std::string& type, const Json& data) {
 // The events of a 4-step job: base 3 steps, refiner 1, then `last` ("done" or "failed").
 std::vector<std::string> jobEvents(const std::string& last) {
   return {
+      // The job as it is when the stream opens (already decoding); the events replay it all.
       event(0, "snapshot",
             {{"id", "gen-1"},
-             {"state", "queued"},
-             {"progress", {{"stage", ""}, {"step", 0}, {"totalSteps", 4}}}}),
+             {"state", "running"},
+             {"progress", {{"stage", "decode"}, {"step", 4}, {"totalSteps", 4}}}}),
       event(1, "queued", {{"jobId", "gen-1"}, {"position", 0}}),
       event(2, "stage", {{"stage", "load"}}),
       event(3, "stage", {{"stage", "encode"}}),
@@ -391,9 +392,9 @@ TEST_F(GenerationCliTest, GenerateFollowsDownloadsAndReports) {
             "queued     0/4 [....................]\n"
             "load       0/4 [....................]\n"
             "encode     0/4 [....................]\n"
-            "base       3/4 [###############.....] 0.50 s/step\n"
+            "base       3/4 [###############.....] 0.5 s/step\n"
             "assess     3/4 [###############.....]\n"
-            "refiner    4/4 [####################] 1.00 s/step\n"
+            "refiner    4/4 [####################] 1 s/step\n"
             "decode     4/4 [####################]\n");
   EXPECT_EQ(readFile(out0), kPng + "image0");
   EXPECT_EQ(readFile(out1), kPng + "image1");
@@ -505,7 +506,7 @@ TEST(GenerationCliFailureTest, ABrokenStreamResumesAfterTheLastEvent) {
   EXPECT_EQ(requests[2].headers.at("last-event-id"), "6");
   // Each stage once, the base stage's timing over all of its steps.
   EXPECT_THAT(result.err, HasSubstr("encode     0/4 [....................]\n"
-                                    "base       3/4 [###############.....] 0.50 s/step\n"
+                                    "base       3/4 [###############.....] 0.5 s/step\n"
                                     "assess "));
 }
 
