@@ -32,6 +32,8 @@ seed_dirs() {
     safetensors_fuzzer) echo fuzz/corpus/safetensors ;;
     clip_vocab_fuzzer) echo fuzz/corpus/clip_vocab ;;
     csv_dataset_fuzzer) echo fuzz/corpus/csv_dataset ;;
+    torch_zip_fuzzer) echo fuzz/corpus/torch_zip ;;
+    torch_pickle_fuzzer) echo fuzz/corpus/torch_pickle ;;
   esac
 }
 
