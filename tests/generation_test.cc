@@ -261,7 +261,8 @@ TEST(GenerationIntegrationTest, CancelStopsTheRunAndFreesTheSuite) {
   const json job = waitForJob(daemon, id);
   EXPECT_EQ(job["state"], "cancelled");
   EXPECT_LT(job["progress"]["step"].get<int>(), 1000);
-  for (const json& model : daemon.get("/api/inference/models").json()["models"]) {
+  const json models = daemon.get("/api/inference/models").json();
+  for (const json& model : models["models"]) {
     EXPECT_EQ(model["holds"], 0) << model.dump();
   }
   EXPECT_EQ(daemon.request("POST", "/api/suites/tiny/unload").status, 200);

@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "api/app.h"
+#include "api/event_stream.h"
 #include "api/generation_codec.h"
 #include "api/route_table.h"
 #include "api/routes.h"
@@ -53,52 +54,6 @@ class SuiteRoutes {
   generation::SuiteManager& suites_;
 };
 
-class GenerationEventStream final : public http::ResponseStream {
- public:
-  GenerationEventStream(generation::GenerationService& jobs, std::string jobId, std::uint64_t after)
-      : jobs_(jobs), jobId_(std::move(jobId)), after_(after) {}
-
-  std::optional<std::string> next(std::chrono::milliseconds wait) override {
-    if (!snapshotSent_) {
-      snapshotSent_ = true;
-      Result<generation::GenerationJob> job = jobs_.get(jobId_);
-      if (!job.ok()) return std::nullopt;
-      json snapshot = encodeGenerationJob(*job);
-      snapshot.erase("report");
-      return "event: snapshot\ndata: " + snapshot.dump() + "\n\n";
-    }
-    if (ended_) return std::nullopt;
-    Result<generation::GenerationEventBatch> batch = jobs_.events(jobId_, after_, wait);
-    if (!batch.ok()) return std::nullopt;
-    std::string out;
-    for (const generation::GenerationEvent& event : batch->events) {
-      out += fmt::format("id: {}\nevent: {}\ndata: {}\n\n", event.sequence, event.type,
-                         event.data.dump());
-      after_ = event.sequence;
-    }
-    if (batch->ended) {
-      ended_ = true;
-      out += "event: end\ndata: {}\n\n";
-    }
-    const auto now = std::chrono::steady_clock::now();
-    if (!out.empty()) {
-      lastWrite_ = now;
-    } else if (now - lastWrite_ > std::chrono::seconds(15)) {
-      lastWrite_ = now;
-      out = ": keep-alive\n\n";
-    }
-    return out;
-  }
-
- private:
-  generation::GenerationService& jobs_;
-  std::string jobId_;
-  std::uint64_t after_;
-  bool snapshotSent_ = false;
-  bool ended_ = false;
-  std::chrono::steady_clock::time_point lastWrite_ = std::chrono::steady_clock::now();
-};
-
 class GenerationRoutes {
  public:
   explicit GenerationRoutes(generation::GenerationService& jobs) : jobs_(jobs) {}
@@ -142,12 +97,29 @@ class GenerationRoutes {
   Result<http::Reply> events(http::Request& request) {
     const std::string jobId = request.pathParam("jobId");
     RETURN_IF_ERROR(jobs_.get(jobId));
-    std::uint64_t after = 0;
-    if (const std::string_view last = request.header("last-event-id"); !last.empty()) {
-      std::from_chars(last.data(), last.data() + last.size(), after);
-    }
-    return http::streamReply(std::make_shared<GenerationEventStream>(jobs_, jobId, after),
-                             "text/event-stream");
+    generation::GenerationService& jobs = jobs_;
+    auto snapshot = [&jobs, jobId]() -> std::optional<json> {
+      Result<generation::GenerationJob> job = jobs.get(jobId);
+      if (!job.ok()) return std::nullopt;
+      json summary = encodeGenerationJob(*job);
+      summary.erase("report");
+      return summary;
+    };
+    auto fetch = [&jobs, jobId](std::uint64_t after,
+                                std::chrono::milliseconds wait) -> std::optional<StreamedBatch> {
+      Result<generation::GenerationEventBatch> batch = jobs.events(jobId, after, wait);
+      if (!batch.ok()) return std::nullopt;
+      StreamedBatch out;
+      for (const generation::GenerationEvent& event : batch->events) {
+        out.events.push_back({event.sequence, event.type, event.data});
+      }
+      out.ended = batch->ended;
+      return out;
+    };
+    return http::streamReply(
+        std::make_shared<JobEventStream>(std::move(snapshot), std::move(fetch),
+                                         lastEventId(request.header("last-event-id"))),
+        "text/event-stream");
   }
 
  private:

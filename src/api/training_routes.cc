@@ -8,6 +8,7 @@
 #include <charconv>
 #include <filesystem>
 
+#include "api/event_stream.h"
 #include "api/inference_codec.h"
 #include "api/route_table.h"
 #include "api/routes.h"
@@ -37,50 +38,6 @@ Result<std::int64_t> integerParam(const http::Request& request, const std::strin
 // GET /api/training/{jobId}/events: a snapshot of the job, then every event as it happens
 // ("id: <sequence>", "event: <type>", "data: <json>"), until the attempt ends. Resumes after
 // Last-Event-ID. A comment line every 15 s keeps proxies from closing an idle stream.
-class JobEventStream final : public http::ResponseStream {
- public:
-  JobEventStream(training::JobManager& jobs, std::string jobId, std::uint64_t after)
-      : jobs_(jobs), jobId_(std::move(jobId)), after_(after) {}
-
-  std::optional<std::string> next(std::chrono::milliseconds wait) override {
-    if (!snapshotSent_) {
-      snapshotSent_ = true;
-      Result<training::JobRecord> job = jobs_.get(jobId_);
-      if (!job.ok()) return std::nullopt;
-      return "event: snapshot\ndata: " + training::toSummaryJson(*job).dump() + "\n\n";
-    }
-    if (ended_) return std::nullopt;
-    Result<training::EventBatch> batch = jobs_.events(jobId_, after_, wait);
-    if (!batch.ok()) return std::nullopt;
-    std::string out;
-    for (const training::JobEvent& event : batch->events) {
-      out += fmt::format("id: {}\nevent: {}\ndata: {}\n\n", event.sequence, event.type,
-                         event.data.dump());
-      after_ = event.sequence;
-    }
-    if (batch->ended) {
-      ended_ = true;
-      out += "event: end\ndata: {}\n\n";
-    }
-    const auto now = std::chrono::steady_clock::now();
-    if (!out.empty()) {
-      lastWrite_ = now;
-    } else if (now - lastWrite_ > std::chrono::seconds(15)) {
-      lastWrite_ = now;
-      out = ": keep-alive\n\n";
-    }
-    return out;
-  }
-
- private:
-  training::JobManager& jobs_;
-  std::string jobId_;
-  std::uint64_t after_;
-  bool snapshotSent_ = false;
-  bool ended_ = false;
-  std::chrono::steady_clock::time_point lastWrite_ = std::chrono::steady_clock::now();
-};
-
 Result<training::DatasetOptions> decodeDatasetOptions(const http::Request& request) {
   training::DatasetOptions options;
   options.format = request.queryParam("format").value_or("csv");
@@ -272,12 +229,27 @@ class TrainingRoutes {
   Result<http::Reply> events(http::Request& request) {
     const std::string jobId = request.pathParam("jobId");
     RETURN_IF_ERROR(jobs_.get(jobId));
-    std::uint64_t after = 0;
-    if (const std::string_view last = request.header("last-event-id"); !last.empty()) {
-      std::from_chars(last.data(), last.data() + last.size(), after);
-    }
-    return http::streamReply(std::make_shared<JobEventStream>(jobs_, jobId, after),
-                             "text/event-stream");
+    training::JobManager& jobs = jobs_;
+    auto snapshot = [&jobs, jobId]() -> std::optional<json> {
+      Result<training::JobRecord> job = jobs.get(jobId);
+      if (!job.ok()) return std::nullopt;
+      return training::toSummaryJson(*job);
+    };
+    auto fetch = [&jobs, jobId](std::uint64_t after,
+                                std::chrono::milliseconds wait) -> std::optional<StreamedBatch> {
+      Result<training::EventBatch> batch = jobs.events(jobId, after, wait);
+      if (!batch.ok()) return std::nullopt;
+      StreamedBatch out;
+      for (const training::JobEvent& event : batch->events) {
+        out.events.push_back({event.sequence, event.type, event.data});
+      }
+      out.ended = batch->ended;
+      return out;
+    };
+    return http::streamReply(
+        std::make_shared<JobEventStream>(std::move(snapshot), std::move(fetch),
+                                         lastEventId(request.header("last-event-id"))),
+        "text/event-stream");
   }
 
   Result<http::Reply> logs(http::Request& request) {
