@@ -28,6 +28,16 @@ struct StreamedBatch {
   bool ended = false;
 };
 
+// A job's batch of events ({sequence, type, data} each, and `ended`) in the stream's form.
+template <class Batch>
+StreamedBatch toStreamedBatch(const Batch& batch) {
+  StreamedBatch out;
+  for (const auto& event : batch.events)
+    out.events.push_back({event.sequence, event.type, event.data});
+  out.ended = batch.ended;
+  return out;
+}
+
 class JobEventStream final : public http::ResponseStream {
  public:
   // nullopt from either function ends the stream (the job is gone).

@@ -109,12 +109,7 @@ class GenerationRoutes {
                                 std::chrono::milliseconds wait) -> std::optional<StreamedBatch> {
       Result<generation::GenerationEventBatch> batch = jobs.events(jobId, after, wait);
       if (!batch.ok()) return std::nullopt;
-      StreamedBatch out;
-      for (const generation::GenerationEvent& event : batch->events) {
-        out.events.push_back({event.sequence, event.type, event.data});
-      }
-      out.ended = batch->ended;
-      return out;
+      return toStreamedBatch(*batch);
     };
     return http::streamReply(
         std::make_shared<JobEventStream>(std::move(snapshot), std::move(fetch),

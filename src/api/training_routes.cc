@@ -239,12 +239,7 @@ class TrainingRoutes {
                                 std::chrono::milliseconds wait) -> std::optional<StreamedBatch> {
       Result<training::EventBatch> batch = jobs.events(jobId, after, wait);
       if (!batch.ok()) return std::nullopt;
-      StreamedBatch out;
-      for (const training::JobEvent& event : batch->events) {
-        out.events.push_back({event.sequence, event.type, event.data});
-      }
-      out.ended = batch->ended;
-      return out;
+      return toStreamedBatch(*batch);
     };
     return http::streamReply(
         std::make_shared<JobEventStream>(std::move(snapshot), std::move(fetch),
