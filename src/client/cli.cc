@@ -216,6 +216,7 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err,
   addTrainingCommands(app, action);
   addSuiteCommands(app, action);
   addGenerateCommands(app, action);
+  addVaeCommands(app, action);
 
   try {
     app.parse(argc, argv);

@@ -74,6 +74,7 @@ void addTrainingCommands(CLI::App& app, CommandAction& action);   // train ...
 void addSuiteCommands(CLI::App& app, CommandAction& action);      // suites import|list|show|...
 // generate "prompt" --suite ..., generation (alias generations) list|show|cancel
 void addGenerateCommands(CLI::App& app, CommandAction& action);
+void addVaeCommands(CLI::App& app, CommandAction& action);  // vae add|list|compare|select|remove
 
 // Reading server JSON defensively: a missing key, a null or a value of another type gives the
 // empty result, never an exception.

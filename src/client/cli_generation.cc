@@ -31,7 +31,7 @@ constexpr int kMaxReconnects = 5;
 constexpr int kBarWidth = 20;
 
 struct GenerateOptions {
-  std::string prompt, suite, negative, scheduler, refiner, tiling, output;
+  std::string prompt, suite, negative, scheduler, refiner, tiling, vae, output;
   std::int64_t steps = 0, width = 0, height = 0, batch = 0;
   std::uint64_t seed = 0;
   double guidance = 0;
@@ -54,7 +54,8 @@ Json requestBody(const GenerateOptions& options) {
   if (given(options.batchOption)) body["batch"] = options.batch;
   if (!options.scheduler.empty()) body["scheduler"] = options.scheduler;
   if (!options.refiner.empty()) body["refiner"] = {{"mode", options.refiner}};
-  if (!options.tiling.empty()) body["vae"] = {{"tiling", options.tiling}};
+  if (!options.tiling.empty()) body["vae"]["tiling"] = options.tiling;
+  if (!options.vae.empty()) body["vae"]["name"] = options.vae;
   return body;
 }
 
@@ -352,6 +353,7 @@ int showJob(CliSession& session, const std::string& jobId) {
       {"seed", scalarText(memberAt(parameters, "seed"))},
       {"batch", scalarText(memberAt(parameters, "batch"))},
       {"refiner mode", stringAt(memberAt(parameters, "refiner"), "mode")},
+      {"vae", stringAt(memberAt(parameters, "vae"), "name")},
       {"vae tiling", stringAt(memberAt(parameters, "vae"), "tiling")},
       {"created", stringAt(*job, "createdAt")},
       {"started", stringAt(*job, "startedAt")},
@@ -419,6 +421,7 @@ void addGenerateCommands(CLI::App& app, CommandAction& action) {
   options->batchOption = command->add_option("--batch", options->batch, "images from one prompt");
   command->add_option("--tiling", options->tiling, "VAE tiling: on | off | auto")
       ->check(CLI::IsMember({"on", "off", "auto"}));
+  command->add_option("--vae", options->vae, "the suite's VAE to decode with (see: deviceops vae)");
   command->add_option("-o,--output", options->output,
                       "output file (batch: NAME-0.png, NAME-1.png...; default <job>-<i>.png)");
   command->add_flag("--follow,!--no-wait", options->follow,
