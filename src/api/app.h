@@ -76,10 +76,11 @@ void registerTrainingRoutes(http::Router& router, AppContext& context, training:
                             training::DatasetCatalog& datasets, training::ModelServer serve);
 void registerTrainingUnavailable(http::Router& router, AppContext& context);
 
-// /api/suites and /api/generation (model suites and SDXL generation; they need inference).
+// /api/suites (with their custom VAEs) and /api/generation (model suites and SDXL generation;
+// they need inference).
 void registerGenerationRoutes(http::Router& router, AppContext& context,
-                              generation::SuiteManager& suites,
-                              generation::GenerationService& jobs);
+                              generation::SuiteManager& suites, generation::GenerationService& jobs,
+                              inference::ModelRegistry& registry);
 void registerGenerationUnavailable(http::Router& router, AppContext& context,
                                    const std::string& reason);
 

@@ -128,8 +128,19 @@ Status decodeRefiner(const json& body, generation::RefinerOptions& out) {
 Status decodeVae(const json& body, generation::VaeOptions& out) {
   if (!body.contains("vae") || body["vae"].is_null()) return Status::success();
   const json& vae = body["vae"];
-  if (!vae.is_object()) return fieldError("vae", "an object");
-  RETURN_IF_ERROR(rejectUnknown(vae, {"tiling", "tileSize", "overlap", "slicing"}, "vae."));
+  if (vae.is_string()) {  // shorthand: "vae": "name"
+    out.name = vae.get<std::string>();
+    if (out.name.empty()) return fieldError("vae", "a VAE name or an object");
+    return Status::success();
+  }
+  if (!vae.is_object()) return fieldError("vae", "a VAE name or an object");
+  RETURN_IF_ERROR(rejectUnknown(vae, {"name", "tiling", "tileSize", "overlap", "slicing"}, "vae."));
+  if (vae.contains("name") && !vae["name"].is_null()) {
+    if (!vae["name"].is_string() || vae["name"].get<std::string>().empty()) {
+      return fieldError("vae.name", "a VAE name (\"stock\" or a registered one)");
+    }
+    out.name = vae["name"].get<std::string>();
+  }
   if (vae.contains("tiling")) {
     std::optional<generation::TilingMode> mode;
     if (vae["tiling"].is_boolean()) {
@@ -265,7 +276,9 @@ json encodeSuiteSummary(const generation::SuiteInfo& suite) {
           {"memoryByDevice", suite.memoryByDevice},
           {"activeGenerations", suite.activeGenerations},
           {"createdAt", formatIso8601(suite.createdAt)},
-          {"lastUsedAt", suite.lastUsed ? json(formatIso8601(*suite.lastUsed)) : json(nullptr)}};
+          {"lastUsedAt", suite.lastUsed ? json(formatIso8601(*suite.lastUsed)) : json(nullptr)},
+          {"defaultVae", suite.defaultVae},
+          {"vaes", suite.vaes}};
 }
 
 json encodeSuite(const generation::SuiteInfo& suite) {
@@ -301,6 +314,137 @@ json encodeGenerationJobs(const std::vector<generation::GenerationJob>& jobs) {
     list.push_back(std::move(item));
   }
   return {{"jobs", list}, {"count", list.size()}};
+}
+
+Result<generation::VaeAddRequest> decodeVaeAdd(const json& body) {
+  if (!body.is_object()) return fieldError("body", "a JSON object");
+  RETURN_IF_ERROR(rejectUnknown(body, {"name", "path", "format"}, ""));
+  generation::VaeAddRequest request;
+  RETURN_IF_ERROR(readString(body, "name", "name", request.name, 64));
+  std::string path, format;
+  RETURN_IF_ERROR(readString(body, "path", "path", path, 4096));
+  if (path.empty()) return fieldError("path", "the VAE file's path under the model roots");
+  request.path = path;
+  RETURN_IF_ERROR(readString(body, "format", "format", format, 16));
+  if (!format.empty()) {
+    request.format = vae::parseFileFormat(format);
+    if (!request.format) return fieldError("format", "one of safetensors, pt, ckpt, bin");
+  }
+  return request;
+}
+
+Result<generation::VaeAddRequest> decodeVaeUpload(const std::map<std::string, std::string>& query) {
+  generation::VaeAddRequest request;
+  for (const auto& [key, value] : query) {
+    if (key == "name") {
+      request.name = value;
+    } else if (key == "format") {
+      request.format = vae::parseFileFormat(value);
+      if (!request.format) return fieldError("format", "one of safetensors, pt, ckpt, bin");
+    } else {
+      return makeError(ErrorCode::kInvalidArgument,
+                       fmt::format("unknown query parameter '{}'; expected name, format", key),
+                       {{"field", key}});
+    }
+  }
+  if (!request.format) return fieldError("format", "one of safetensors, pt, ckpt, bin");
+  if (request.name.empty()) return fieldError("name", "a name for the uploaded VAE");
+  request.uploaded = true;
+  return request;
+}
+
+Result<std::string> decodeVaeSelect(const json& body) {
+  if (!body.is_object()) return fieldError("body", "a JSON object");
+  RETURN_IF_ERROR(rejectUnknown(body, {"name"}, ""));
+  std::string name;
+  RETURN_IF_ERROR(readString(body, "name", "name", name, 64));
+  if (name.empty()) return fieldError("name", "\"stock\" or a registered VAE's name");
+  return name;
+}
+
+Result<generation::VaeCompareRequest> decodeVaeCompare(const json& body) {
+  generation::VaeCompareRequest request;
+  if (body.is_null()) return request;
+  if (!body.is_object()) return fieldError("body", "a JSON object");
+  RETURN_IF_ERROR(rejectUnknown(body, {"candidates", "images", "size", "select"}, ""));
+  for (const char* key : {"candidates", "images"}) {
+    if (!body.contains(key) || body[key].is_null()) continue;
+    if (!body[key].is_array()) return fieldError(key, "an array of strings");
+    for (const json& item : body[key]) {
+      if (!item.is_string() || item.get<std::string>().empty()) {
+        return fieldError(key, "an array of non-empty strings");
+      }
+      if (std::string_view(key) == "candidates") {
+        request.candidates.push_back(item.get<std::string>());
+      } else {
+        request.images.emplace_back(item.get<std::string>());
+      }
+    }
+  }
+  RETURN_IF_ERROR(readInteger(body, "size", "size", request.size, 16, 2048));
+  RETURN_IF_ERROR(readBool(body, "select", "select", request.select));
+  return request;
+}
+
+json encodeVae(const generation::VaeRecord& record, const std::string& suiteId,
+               const std::string& defaultVae) {
+  const auto component = [](const generation::Component& part, std::size_t patched) {
+    return json{{"modelName", generation::SuiteManager::modelNameOf(part)},
+                {"sha256", part.sha256},
+                {"sizeBytes", part.sizeBytes},
+                {"patched", patched}};
+  };
+  return {{"name", record.name},
+          {"suite", suiteId},
+          {"default", record.name == defaultVae},
+          {"source", record.source},
+          {"keyFormat", record.keyFormat},
+          {"prefix", record.prefix},
+          {"tensors", record.tensors},
+          {"parameters", record.parameters},
+          {"dtypes", record.dtypes},
+          {"components",
+           {{"vae_decoder", component(record.decoder, record.decoderPatched)},
+            {"vae_encoder",
+             record.encoder ? component(*record.encoder, record.encoderPatched) : json(nullptr)}}},
+          {"patchMs", record.patchMs},
+          {"createdAt", formatIso8601(record.createdAt)},
+          {"quality", record.quality}};
+}
+
+json encodeVaes(const generation::VaeList& list, const generation::SuiteInfo& suite) {
+  generation::VaeRecord stock;
+  stock.name = std::string(generation::kStockVae);
+  stock.createdAt = suite.createdAt;
+  if (const generation::Component* decoder = suite.definition.find(generation::Role::kVaeDecoder)) {
+    stock.decoder = *decoder;
+  }
+  if (const generation::Component* encoder = suite.definition.find(generation::Role::kVaeEncoder)) {
+    stock.encoder = *encoder;
+  }
+  if (list.comparison.is_object()) {
+    for (const json& row : list.comparison.value("ranking", json::array())) {
+      if (row.value("name", "") != generation::kStockVae) continue;
+      stock.quality = {{"psnr", row.at("psnr")},
+                       {"ssim", row.at("ssim")},
+                       {"rank", row.at("rank")},
+                       {"comparedAt", list.comparison.at("comparedAt")}};
+    }
+  }
+  json stockJson = encodeVae(stock, list.suiteId, list.defaultVae);
+  stockJson["source"] = nullptr;
+  for (const char* key : {"keyFormat", "prefix", "tensors", "parameters", "dtypes", "patchMs"}) {
+    stockJson[key] = nullptr;
+  }
+  json vaes = json::array({stockJson});
+  for (const generation::VaeRecord& record : list.vaes) {
+    vaes.push_back(encodeVae(record, list.suiteId, list.defaultVae));
+  }
+  return {{"suite", list.suiteId},
+          {"default", list.defaultVae},
+          {"vaes", vaes},
+          {"count", vaes.size()},
+          {"comparison", list.comparison}};
 }
 
 }  // namespace deviceops::api

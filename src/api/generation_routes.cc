@@ -142,10 +142,11 @@ constexpr RouteSpec<GenerationRoutes> kGenerationRoutes[] = {
 }  // namespace
 
 void registerGenerationRoutes(http::Router& router, AppContext& context,
-                              generation::SuiteManager& suites,
-                              generation::GenerationService& jobs) {
+                              generation::SuiteManager& suites, generation::GenerationService& jobs,
+                              inference::ModelRegistry& registry) {
   addRoutes<SuiteRoutes>(router, context.config, http::ErrorShape::kApi,
                          std::make_shared<SuiteRoutes>(suites), kSuiteRoutes);
+  registerVaeRoutes(router, context, suites, registry);
   addRoutes<GenerationRoutes>(router, context.config, http::ErrorShape::kApi,
                               std::make_shared<GenerationRoutes>(jobs), kGenerationRoutes);
   context.metricsWriters.push_back([&jobs](std::string& out) { jobs.writeMetrics(out); });
@@ -155,6 +156,7 @@ void registerGenerationUnavailable(http::Router& router, AppContext& context,
                                    const std::string& reason) {
   addUnavailableRoutes<SuiteRoutes>(router, context.config, http::ErrorShape::kApi, kSuiteRoutes,
                                     reason);
+  registerVaeUnavailable(router, context, reason);
   addUnavailableRoutes<GenerationRoutes>(router, context.config, http::ErrorShape::kApi,
                                          kGenerationRoutes, reason);
 }

@@ -19,24 +19,6 @@ namespace {
 
 using nlohmann::json;
 
-// Moves a streamed body of at most 1 MiB back into request.body: the load route streams every
-// body to a file (uploads can be gigabytes); a JSON load request is small and read back.
-Status readSmallBody(http::Request& request) {
-  if (request.bodyFile.empty()) return Status::success();
-  constexpr std::uintmax_t kLimit = 1 << 20;
-  std::error_code error;
-  const std::uintmax_t size = std::filesystem::file_size(request.bodyFile, error);
-  if (error || size > kLimit) {
-    return makeError(ErrorCode::kPayloadTooLarge,
-                     fmt::format("a JSON load request may be at most {} bytes; send a model as "
-                                 "Content-Type: application/octet-stream",
-                                 kLimit));
-  }
-  std::ifstream in(request.bodyFile, std::ios::binary);
-  request.body.assign(std::istreambuf_iterator<char>(in), {});
-  return Status::success();
-}
-
 json encodeModels(const std::vector<inference::ModelInfo>& list) {
   json models = json::array();
   for (const auto& model : list) models.push_back(encodeModelInfo(model));
@@ -108,7 +90,7 @@ class InferenceRoutes {
       decoded.owner = request.principal;
       return models_.loadUploadFile(request.bodyFile, std::move(decoded));
     }
-    RETURN_IF_ERROR(readSmallBody(request));
+    RETURN_IF_ERROR(readSmallBody(request, "a model"));
     ASSIGN_OR_RETURN(const json body, http::parseJsonBody(request));
     ASSIGN_OR_RETURN(inference::LoadRequest decoded, decodeLoadRequest(body));
     decoded.owner = request.principal;

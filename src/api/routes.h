@@ -14,6 +14,15 @@ void registerDeviceRoutes(http::Router& router, AppContext& context);
 void registerMemoryRoutes(http::Router& router, AppContext& context);
 void registerAvailabilityRoutes(http::Router& router, AppContext& context);
 void registerMetricsRoutes(http::Router& router, AppContext& context);
+// A suite's custom VAEs (vae_routes.cc); part of registerGenerationRoutes/-Unavailable.
+void registerVaeRoutes(http::Router& router, AppContext& context, generation::SuiteManager& suites,
+                       inference::ModelRegistry& registry);
+void registerVaeUnavailable(http::Router& router, AppContext& context, const std::string& reason);
+
+// Moves a streamed body of at most 1 MiB back into request.body, for routes that stream every
+// body to a file (uploads can be gigabytes) but also take a small JSON request. Larger:
+// kPayloadTooLarge telling the client to send `what` as application/octet-stream.
+Status readSmallBody(http::Request& request, std::string_view what);
 
 // The value of `result` encoded as JSON with `status`, or its error.
 template <class T, class Encode>

@@ -18,6 +18,8 @@ std::string_view errorCodeName(ErrorCode code) {
       return "PAYLOAD_TOO_LARGE";
     case ErrorCode::kUnsupportedMediaType:
       return "UNSUPPORTED_MEDIA_TYPE";
+    case ErrorCode::kUnprocessable:
+      return "UNPROCESSABLE";
     case ErrorCode::kResourceExhausted:
       return "RESOURCE_EXHAUSTED";
     case ErrorCode::kUnavailable:

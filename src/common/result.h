@@ -27,10 +27,12 @@ enum class ErrorCode {
   kConflict,              // the state of the target forbids it now, e.g. budget exceeded (409)
   kPayloadTooLarge,       // body above the configured limit (413)
   kUnsupportedMediaType,  // wrong Content-Type (415): a JSON body that is not JSON
-  kResourceExhausted,     // the device cannot hold it at all (507)
-  kUnavailable,           // transient: try again later (503)
-  kDeadlineExceeded,      // the work did not finish in time (504)
-  kInternal,              // a bug or an unexpected library failure (500)
+  kUnprocessable,      // well-formed and understood, but this target cannot take it (422): e.g. a
+                       // model that must be re-exported first
+  kResourceExhausted,  // the device cannot hold it at all (507)
+  kUnavailable,        // transient: try again later (503)
+  kDeadlineExceeded,   // the work did not finish in time (504)
+  kInternal,           // a bug or an unexpected library failure (500)
 };
 
 // Stable, documented string form used in JSON error bodies ("INVALID_ARGUMENT", ...).

@@ -111,6 +111,8 @@ inference::RegistryOptions registryOptions(const config::Config& config) {
   options.modelRoots = config.inference.modelRoots;
   if (options.modelRoots.empty()) options.modelRoots.push_back(config.dataDir / "models");
   options.uploadDirectory = config.dataDir / "uploads" / "models";
+  // Patched custom VAEs (generation::SuiteManagerOptions::vaeDirectory).
+  options.managedRoots = {config.dataDir / "generation" / "vaes"};
   options.databaseFile = config.dataDir / "models.db";
   options.maxUploadBytes = config.inference.maxUploadBytes;
   options.autoReload = config.inference.autoReload;
@@ -295,6 +297,7 @@ int run(config::Config config, const sigset_t& signals) {
     generation::SuiteManagerOptions suiteOptions;
     suiteOptions.modelRoots = models->options().modelRoots;
     suiteOptions.databaseFile = config.dataDir / "generation" / "suites.db";
+    suiteOptions.vaeDirectory = config.dataDir / "generation" / "vaes";
     suiteOptions.maxLoaded = config.suites.maxLoaded;
     suites = std::make_unique<generation::SuiteManager>(*models, suiteOptions, *events);
     if (Status started = suites->start(); !started.ok()) {
@@ -323,7 +326,7 @@ int run(config::Config config, const sigset_t& signals) {
       spdlog::error("generation: {}", started.error().message);
       return 1;
     }
-    api::registerGenerationRoutes(router, context, *suites, *generations);
+    api::registerGenerationRoutes(router, context, *suites, *generations, *models);
   } else {
     api::registerGenerationUnavailable(
         router, context,

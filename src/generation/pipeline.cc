@@ -635,6 +635,7 @@ std::string parametersText(const ResolvedRequest& request, const std::string& su
     text += fmt::format(", Refiner: {}, Refiner switch at: {:g}",
                         refinerModeName(request.refinerMode), request.denoisingStart);
   }
+  if (request.vae != "stock") text += ", VAE: " + request.vae;
   if (request.tiled) text += fmt::format(", VAE tile: {}", request.tileLatent * 8);
   text += ", Version: deviceops";
   return text;

@@ -44,6 +44,8 @@ struct VaeOptions {
   std::optional<int> tileLatent;          // unset: the suite's (sample_size / 8)
   std::optional<double> overlap;          // unset: the suite's (0.25)
   bool slicing = true;                    // decode one image at a time
+  std::string name;                       // the suite's VAE to use: "stock", a custom one; "":
+                                          // the suite's default
 };
 
 struct GenerationRequest {
@@ -88,7 +90,8 @@ struct ResolvedRequest {
   double aestheticScore = 6.0, negativeAestheticScore = 2.5;
   int tileLatent = 128;
   double tileOverlap = 0.25;
-  bool tiled = false;  // decided from the size and the tiling mode
+  bool tiled = false;         // decided from the size and the tiling mode
+  std::string vae = "stock";  // the VAE the job decodes with (resolved at submission)
   diffusion::SchedulerConfig scheduler;
   std::uint64_t estimatedBytes = 0;  // latents + decoder activations (see estimateBytes)
 };

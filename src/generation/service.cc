@@ -78,7 +78,8 @@ nlohmann::json toJson(const ResolvedRequest& resolved) {
             {"aestheticScore", resolved.aestheticScore},
             {"negativeAestheticScore", resolved.negativeAestheticScore}}},
           {"vae",
-           {{"tiling", tilingModeName(r.vae.tiling)},
+           {{"name", resolved.vae},
+            {"tiling", tilingModeName(r.vae.tiling)},
             {"tiled", resolved.tiled},
             {"tileSize", resolved.tileLatent * 8},
             {"overlap", resolved.tileOverlap},
@@ -232,6 +233,13 @@ Result<GenerationJob> GenerationService::submit(const GenerationRequest& request
   const std::uint64_t budget = options_.largestBudget ? options_.largestBudget() : 0;
   ASSIGN_OR_RETURN(ResolvedRequest resolved,
                    resolveRequest(request, suite.definition, options_.limits, budget));
+  Result<std::string> vae = suites_.resolveVae(suite.id, request.vae.name);
+  if (!vae.ok()) {
+    Error error = vae.error();
+    error.code = ErrorCode::kInvalidArgument;  // a field of this request names it
+    return error;
+  }
+  resolved.vae = *vae;
   auto job = std::make_shared<Job>();
   job->info.id = newJobId();
   job->info.suiteId = suite.id;
@@ -401,7 +409,7 @@ void GenerationService::execute(const std::shared_ptr<Job>& job) {
   const bool withRefiner = request.refinerMode != RefinerMode::kNever;
   Result<GenerationOutcome> outcome = [&]() -> Result<GenerationOutcome> {
     ASSIGN_OR_RETURN(std::unique_ptr<SuiteLease> lease,
-                     suites_.acquire(job->info.suiteId, withRefiner));
+                     suites_.acquire(job->info.suiteId, withRefiner, request.vae));
     if (job->cancelled->load()) {
       return makeError(ErrorCode::kUnavailable, "cancelled", {{"cancelled", true}});
     }

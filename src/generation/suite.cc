@@ -128,6 +128,30 @@ nlohmann::json toJson(const Validation& validation) {
   return {{"score", validation.score}, {"compatible", validation.compatible()}, {"checks", checks}};
 }
 
+Result<Component> componentFromJson(const nlohmann::json& item) {
+  try {
+    Component component;
+    const std::optional<Role> role = parseRole(item.at("role").get<std::string>());
+    if (!role) return makeError(ErrorCode::kInternal, "unknown role in a stored component");
+    component.role = *role;
+    component.path = item.at("path").get<std::string>();
+    component.sha256 = item.value("sha256", "");
+    component.sizeBytes = item.value("sizeBytes", std::uint64_t{0});
+    if (item.contains("inputs")) {
+      inference::ModelMetadata metadata;
+      ASSIGN_OR_RETURN(metadata.inputs, specsFromJson(item.at("inputs")));
+      ASSIGN_OR_RETURN(metadata.outputs, specsFromJson(item.at("outputs")));
+      metadata.opset = item.value("opset", std::int64_t{0});
+      metadata.producer = item.value("producer", "");
+      component.metadata = std::move(metadata);
+    }
+    return component;
+  } catch (const nlohmann::json::exception& error) {
+    return makeError(ErrorCode::kInternal,
+                     std::string("stored component does not parse: ") + error.what());
+  }
+}
+
 Result<SuiteDefinition> definitionFromJson(const nlohmann::json& json) {
   try {
     SuiteDefinition definition;
@@ -151,21 +175,7 @@ Result<SuiteDefinition> definitionFromJson(const nlohmann::json& json) {
     s.vaeTileOverlap = settings.value("vaeTileOverlap", s.vaeTileOverlap);
     s.scheduler = settings.value("scheduler", nlohmann::json::object());
     for (const nlohmann::json& item : json.at("components")) {
-      Component component;
-      const std::optional<Role> role = parseRole(item.at("role").get<std::string>());
-      if (!role) return makeError(ErrorCode::kInternal, "unknown role in a stored suite");
-      component.role = *role;
-      component.path = item.at("path").get<std::string>();
-      component.sha256 = item.value("sha256", "");
-      component.sizeBytes = item.value("sizeBytes", std::uint64_t{0});
-      if (item.contains("inputs")) {
-        inference::ModelMetadata metadata;
-        ASSIGN_OR_RETURN(metadata.inputs, specsFromJson(item.at("inputs")));
-        ASSIGN_OR_RETURN(metadata.outputs, specsFromJson(item.at("outputs")));
-        metadata.opset = item.value("opset", std::int64_t{0});
-        metadata.producer = item.value("producer", "");
-        component.metadata = std::move(metadata);
-      }
+      ASSIGN_OR_RETURN(Component component, componentFromJson(item));
       definition.components[component.role] = std::move(component);
     }
     return definition;

@@ -94,5 +94,6 @@ nlohmann::json toJson(const Check& check);
 nlohmann::json toJson(const Validation& validation);
 // The store's form back. kInternal when it does not parse (a corrupt row).
 Result<SuiteDefinition> definitionFromJson(const nlohmann::json& json);
+Result<Component> componentFromJson(const nlohmann::json& json);
 
 }  // namespace deviceops::generation

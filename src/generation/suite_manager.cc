@@ -61,6 +61,7 @@ std::string SuiteManager::modelNameOf(const Component& component) {
 Status SuiteManager::start() {
   std::error_code error;
   fs::create_directories(options_.databaseFile.parent_path(), error);
+  if (!options_.vaeDirectory.empty()) fs::create_directories(options_.vaeDirectory, error);
   ASSIGN_OR_RETURN(store_, SuiteStore::open(options_.databaseFile));
   ASSIGN_OR_RETURN(std::vector<StoredSuite> stored, store_->list());
   std::lock_guard lock(mutex_);
@@ -70,6 +71,12 @@ Status SuiteManager::start() {
     suite->createdAt = item.createdAt;
     suite->validation = validateSuite(item.definition);
     suite->definition = std::make_shared<const SuiteDefinition>(std::move(item.definition));
+    ASSIGN_OR_RETURN(std::vector<VaeRecord> vaes, store_->listVaes(suite->id));
+    for (VaeRecord& record : vaes) suite->vaes.emplace(record.name, std::move(record));
+    ASSIGN_OR_RETURN(SuiteState state, store_->state(suite->id));
+    suite->defaultVae =
+        suite->vaes.count(state.defaultVae) ? state.defaultVae : std::string(kStockVae);
+    suite->comparison = std::move(state.comparison);
     suites_[suite->id] = std::move(suite);
   }
   spdlog::info("suites: {} registered suite(s) read from {}", suites_.size(),
@@ -148,6 +155,12 @@ SuiteInfo SuiteManager::describe(const Suite& suite) const {
     info.createdAt = suite.createdAt;
     info.lastUsed = suite.lastUsed;
     info.activeGenerations = suite.active;
+    info.defaultVae = suite.defaultVae;
+    std::vector<const VaeRecord*> vaes;
+    for (const auto& [name, record] : suite.vaes) vaes.push_back(&record);
+    std::sort(vaes.begin(), vaes.end(),
+              [](const VaeRecord* a, const VaeRecord* b) { return a->createdAt < b->createdAt; });
+    for (const VaeRecord* record : vaes) info.vaes.push_back(record->name);
     for (const auto& [role, component] : suite.definition->components) {
       ComponentStatus status;
       status.role = role;
@@ -306,6 +319,14 @@ Status SuiteManager::unloadSuite(const std::shared_ptr<Suite>& suite, const std:
         release.push_back(name);
       }
     }
+    for (const std::string& name : suite->vaeModels) {
+      std::set<std::string>& users = users_[name];
+      users.erase(suite->id);
+      if (users.empty() && std::find(release.begin(), release.end(), name) == release.end()) {
+        release.push_back(name);
+      }
+    }
+    suite->vaeModels.clear();
     suite->loaded = false;
     suite->tokenizer.reset();
     suite->tokenizer2.reset();
@@ -375,58 +396,139 @@ Status SuiteManager::remove(const std::string& idOrName) {
   return Status::success();
 }
 
-Result<std::unique_ptr<SuiteLease>> SuiteManager::acquire(const std::string& idOrName,
-                                                          bool withRefiner) {
-  std::shared_ptr<Suite> suite;
-  {
-    std::lock_guard lock(mutex_);
-    ASSIGN_OR_RETURN(suite, lookupLocked(idOrName));
+Result<std::shared_ptr<SuiteManager::Suite>> SuiteManager::lookup(
+    const std::string& idOrName) const {
+  std::lock_guard lock(mutex_);
+  return lookupLocked(idOrName);
+}
+
+Result<std::pair<const Component*, const Component*>> SuiteManager::vaeComponentsLocked(
+    const Suite& suite, const std::string& vae) const {
+  if (vae == kStockVae) {
+    return std::pair{suite.definition->find(Role::kVaeDecoder),
+                     suite.definition->find(Role::kVaeEncoder)};
   }
+  const auto found = suite.vaes.find(vae);
+  if (found == suite.vaes.end()) {
+    return makeError(ErrorCode::kNotFound,
+                     fmt::format("suite {} has no VAE '{}'", suite.definition->name, vae),
+                     {{"suiteId", suite.id}, {"vae", vae}});
+  }
+  const VaeRecord& record = found->second;
+  return std::pair{&record.decoder,
+                   record.encoder ? &*record.encoder : suite.definition->find(Role::kVaeEncoder)};
+}
+
+Status SuiteManager::holdComponent(const Suite& suite, const Component& component, bool managed,
+                                   SuiteLease& lease) {
+  const std::string name = modelNameOf(component);
+  Result<inference::ModelHold> hold = registry_.hold(name);
+  if (!hold.ok() && hold.error().code == ErrorCode::kNotFound) {
+    // Not loaded yet (a custom VAE's first use) or unloaded behind the suite's back.
+    inference::LoadRequest request;
+    request.name = name;
+    request.path = component.path;
+    request.managed = managed;
+    request.owner = "suite:" + suite.definition->name;
+    if (Result<inference::ModelInfo> loaded = registry_.load(request); loaded.ok()) {
+      hold = registry_.hold(name);
+    } else {
+      hold = loaded.error();
+    }
+  }
+  if (!hold.ok()) {
+    Error error = hold.error();
+    error.message = fmt::format("suite {}: {}: {}", suite.definition->name,
+                                roleName(component.role), error.message);
+    return error;
+  }
+  lease.holds_.push_back(std::move(hold.value()));
+  lease.models[component.role] = name;
+  return Status::success();
+}
+
+Result<std::unique_ptr<SuiteLease>> SuiteManager::acquire(const std::string& idOrName,
+                                                          bool withRefiner,
+                                                          const std::string& vae) {
+  ASSIGN_OR_RETURN(const std::shared_ptr<Suite> suite, lookup(idOrName));
   if (withRefiner && !suite->definition->hasRefiner()) {
     return makeError(ErrorCode::kInvalidArgument,
                      fmt::format("suite {} has no refiner", suite->definition->name),
                      {{"field", "refiner.mode"}});
   }
   auto lease = std::make_unique<SuiteLease>();
+  std::string chosen;
+  const Component* decoder = nullptr;
   {
     std::lock_guard serial(loadMutex_);
     if (!suite->loaded) RETURN_IF_ERROR(loadSuite(suite));
     std::lock_guard lock(mutex_);
+    chosen = vae.empty() ? suite->defaultVae : vae;
+    ASSIGN_OR_RETURN(const auto components, vaeComponentsLocked(*suite, chosen));
+    decoder = components.first;
     ++suite->active;  // from here on the suite is not unloaded; the lease gives it back
+    ++suite->vaeActive[chosen];
     suite->lastUsed = std::chrono::system_clock::now();
     lease->tokenizer = suite->tokenizer;
     lease->tokenizer2 = suite->tokenizer2;
   }
-  lease->release_ = [this, suite] {
+  lease->release_ = [this, suite, chosen] {
     std::lock_guard lock(mutex_);
     --suite->active;
+    if (--suite->vaeActive[chosen] == 0) suite->vaeActive.erase(chosen);
     suite->lastUsed = std::chrono::system_clock::now();
   };
   lease->suiteId = suite->id;
   lease->definition = suite->definition;
+  lease->vae = chosen;
   for (Role role : rolesFor(*suite->definition, withRefiner)) {
-    const Component* component = suite->definition->find(role);
+    const Component* component =
+        role == Role::kVaeDecoder ? decoder : suite->definition->find(role);
     if (!component) continue;
-    const std::string name = modelNameOf(*component);
-    Result<inference::ModelHold> hold = registry_.hold(name);
-    if (!hold.ok() && hold.error().code == ErrorCode::kNotFound) {
-      // Unloaded behind the suite's back (DELETE /api/models): load it again.
-      inference::LoadRequest request;
-      request.name = name;
-      request.path = component->path;
-      request.owner = "suite:" + suite->definition->name;
-      if (Result<inference::ModelInfo> loaded = registry_.load(request); loaded.ok()) {
-        hold = registry_.hold(name);
-      }
+    RETURN_IF_ERROR(holdComponent(*suite, *component,
+                                  chosen != kStockVae && role == Role::kVaeDecoder, *lease));
+    if (chosen != kStockVae && role == Role::kVaeDecoder) {
+      std::lock_guard lock(mutex_);
+      users_[modelNameOf(*component)].insert(suite->id);
+      suite->vaeModels.insert(modelNameOf(*component));
     }
-    if (!hold.ok()) {
-      Error error = hold.error();
-      error.message =
-          fmt::format("suite {}: {}: {}", suite->definition->name, roleName(role), error.message);
-      return error;
+  }
+  return lease;
+}
+
+Result<std::unique_ptr<SuiteLease>> SuiteManager::acquireVae(const std::string& idOrName,
+                                                             const std::string& vae) {
+  ASSIGN_OR_RETURN(const std::shared_ptr<Suite> suite, lookup(idOrName));
+  auto lease = std::make_unique<SuiteLease>();
+  std::pair<const Component*, const Component*> components;
+  {
+    std::lock_guard serial(loadMutex_);
+    if (!suite->loaded) RETURN_IF_ERROR(loadSuite(suite));
+    std::lock_guard lock(mutex_);
+    ASSIGN_OR_RETURN(components, vaeComponentsLocked(*suite, vae));
+    ++suite->active;
+    ++suite->vaeActive[vae];
+    suite->lastUsed = std::chrono::system_clock::now();
+  }
+  lease->release_ = [this, suite, vae] {
+    std::lock_guard lock(mutex_);
+    --suite->active;
+    if (--suite->vaeActive[vae] == 0) suite->vaeActive.erase(vae);
+  };
+  lease->suiteId = suite->id;
+  lease->definition = suite->definition;
+  lease->vae = vae;
+  const Component* stockEncoder = suite->definition->find(Role::kVaeEncoder);
+  for (const Component* component : {components.first, components.second}) {
+    if (!component) continue;
+    const bool managed =
+        vae != kStockVae && (component->role == Role::kVaeDecoder || component != stockEncoder);
+    RETURN_IF_ERROR(holdComponent(*suite, *component, managed, *lease));
+    if (managed) {
+      std::lock_guard lock(mutex_);
+      users_[modelNameOf(*component)].insert(suite->id);
+      suite->vaeModels.insert(modelNameOf(*component));
     }
-    lease->holds_.push_back(std::move(hold.value()));
-    lease->models[role] = name;
   }
   return lease;
 }

@@ -33,7 +33,9 @@
 #include "generation/suite.h"
 #include "generation/suite_import.h"
 #include "generation/suite_store.h"
+#include "generation/vae_record.h"
 #include "inference/registry.h"
+#include "vae/vae_weights.h"
 
 namespace deviceops::generation {
 
@@ -42,7 +44,10 @@ using SystemTime = std::chrono::system_clock::time_point;
 struct SuiteManagerOptions {
   std::vector<std::filesystem::path> modelRoots;
   std::filesystem::path databaseFile;  // <dataDir>/generation/suites.db
-  int maxLoaded = 2;                   // [suites] maxLoaded
+  // Where patched VAE decoders/encoders are written (<dataDir>/generation/vaes); must be one of
+  // the registry's managedRoots.
+  std::filesystem::path vaeDirectory;
+  int maxLoaded = 2;  // [suites] maxLoaded
 };
 
 struct ComponentStatus {
@@ -67,6 +72,22 @@ struct SuiteInfo {
   SystemTime createdAt;
   std::optional<SystemTime> lastUsed;
   int activeGenerations = 0;
+  std::string defaultVae = std::string(kStockVae);
+  std::vector<std::string> vaes;  // registered custom VAEs, oldest first
+};
+
+struct VaeAddRequest {
+  std::string name;                       // empty: the file's stem
+  std::filesystem::path path;             // under the model roots, or the received upload
+  bool uploaded = false;                  // path is a streamed upload (removed afterwards)
+  std::optional<vae::FileFormat> format;  // required for uploads; else from the extension
+};
+
+struct VaeList {
+  std::string suiteId;
+  std::string defaultVae;
+  std::vector<VaeRecord> vaes;          // custom ones, oldest first (not "stock")
+  nlohmann::json comparison = nullptr;  // the last comparison
 };
 
 // What a running generation holds. Releasing it (destruction) lets the suite be evicted again.
@@ -80,6 +101,7 @@ class SuiteLease {
   std::string suiteId;
   std::shared_ptr<const SuiteDefinition> definition;
   std::map<Role, std::string> models;  // registry model name per held role
+  std::string vae;                     // the VAE held: "stock" or a registered name
   std::shared_ptr<const clip::ClipTokenizer> tokenizer, tokenizer2;
 
  private:
@@ -103,9 +125,34 @@ class SuiteManager {
   Result<SuiteInfo> unload(const std::string& idOrName);
   Status remove(const std::string& idOrName);
   // withRefiner: also hold the refiner UNet (kInvalidArgument when the suite has none).
-  Result<std::unique_ptr<SuiteLease>> acquire(const std::string& idOrName, bool withRefiner);
+  // vae: the VAE whose decoder (and encoder, when it has one) the lease holds: "stock", a
+  // registered name, or empty for the suite's default; kNotFound for an unknown name.
+  Result<std::unique_ptr<SuiteLease>> acquire(const std::string& idOrName, bool withRefiner,
+                                              const std::string& vae = "");
+  // Holds only the VAE decoder and encoder (the VAE's own encoder when it has one, else the
+  // suite's) of `vae` ("stock" or a registered name): what a comparison runs.
+  Result<std::unique_ptr<SuiteLease>> acquireVae(const std::string& idOrName,
+                                                 const std::string& vae);
+
+  // Custom VAEs (suite_vaes.cc). addVae reads the weights (vae_weights.h), writes them into the
+  // suite's decoder and encoder (onnx_patch.h) and stores the result; errors: kNotFound (suite,
+  // file), kPermissionDenied (path outside the model roots), kConflict (name taken),
+  // kInvalidArgument (unreadable or hostile file, missing key, shape mismatch),
+  // kUnprocessable (the suite's decoder must be re-exported).
+  Result<VaeRecord> addVae(const std::string& idOrName, const VaeAddRequest& request);
+  Result<VaeList> listVaes(const std::string& idOrName) const;
+  // kConflict when it is the suite's default or a running generation holds it.
+  Status removeVae(const std::string& idOrName, const std::string& name);
+  // Makes `name` ("stock" or registered) the default; returns the suite id.
+  Result<std::string> selectVae(const std::string& idOrName, const std::string& name);
+  // The VAE a request gets: `name` when set (kNotFound if unknown), else the default.
+  Result<std::string> resolveVae(const std::string& idOrName, const std::string& name) const;
+  // Stores a comparison: the suite's last comparison, and each ranked VAE's quality.
+  Status recordComparison(const std::string& idOrName, const nlohmann::json& comparison);
 
   const SuiteManagerOptions& options() const { return options_; }
+  // The registry's name for a component: "sdxl-" + the first 16 hex digits of its sha256.
+  static std::string modelNameOf(const Component& component);
 
  private:
   struct Suite {
@@ -118,9 +165,13 @@ class SuiteManager {
     bool loading = false;
     int active = 0;
     std::shared_ptr<const clip::ClipTokenizer> tokenizer, tokenizer2;
+    std::map<std::string, VaeRecord> vaes;  // by name
+    std::string defaultVae = std::string(kStockVae);
+    nlohmann::json comparison = nullptr;
+    std::set<std::string> vaeModels;       // registry models of custom VAEs this suite loaded
+    std::map<std::string, int> vaeActive;  // custom VAE name -> leases holding it
   };
 
-  static std::string modelNameOf(const Component& component);
   Result<std::shared_ptr<Suite>> lookupLocked(const std::string& idOrName) const;
   SuiteInfo describe(const Suite& suite) const;  // takes no lock on mutex_ (registry calls)
   // Loads the components and tokenizers of `suite`; marks it loaded. Evicts LRU suites first.
@@ -128,6 +179,14 @@ class SuiteManager {
   // Unloads the registry models only `suite` uses. Precondition: not active.
   Status unloadSuite(const std::shared_ptr<Suite>& suite, const std::string& reason);
   void evictForRoom(const std::shared_ptr<Suite>& incoming);
+  Result<std::shared_ptr<Suite>> lookup(const std::string& idOrName) const;
+  // Holds `component` (loading it first when the registry does not have it) for `lease`.
+  Status holdComponent(const Suite& suite, const Component& component, bool managed,
+                       SuiteLease& lease);
+  // The decoder/encoder components of `vae` for `suite` (stock ones for "stock"); the encoder
+  // may be null. kNotFound for an unknown name. Precondition: mutex_ held.
+  Result<std::pair<const Component*, const Component*>> vaeComponentsLocked(
+      const Suite& suite, const std::string& vae) const;
   void publish(std::string type, std::string severity, std::string message, nlohmann::json details);
 
   inference::ModelRegistry& registry_;

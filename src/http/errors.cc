@@ -24,6 +24,8 @@ int httpStatusFor(ErrorCode code) {
       return 413;
     case ErrorCode::kUnsupportedMediaType:
       return 415;
+    case ErrorCode::kUnprocessable:
+      return 422;
     case ErrorCode::kResourceExhausted:
       return 507;
     case ErrorCode::kUnavailable:

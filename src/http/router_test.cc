@@ -112,6 +112,7 @@ TEST(ErrorsTest, EveryCodeHasOneStatusAndTheBodyShape) {
                                              {ErrorCode::kConflict, 409},
                                              {ErrorCode::kPayloadTooLarge, 413},
                                              {ErrorCode::kUnsupportedMediaType, 415},
+                                             {ErrorCode::kUnprocessable, 422},
                                              {ErrorCode::kResourceExhausted, 507},
                                              {ErrorCode::kUnavailable, 503},
                                              {ErrorCode::kDeadlineExceeded, 504},

@@ -198,9 +198,10 @@ Result<ModelRegistry::Impl::Prepared> ModelRegistry::Impl::prepare(LoadRequest r
   }
   if (request.runner.instances < 1) request.runner.instances = options_.defaultInstances;
   if (request.runner.maxQueue == 0) request.runner.maxQueue = options_.maxQueue;
-  Result<fs::path> resolved = request.uploaded
-                                  ? resolveModelFile(request.path, {options_.uploadDirectory})
-                                  : resolveModelFile(request.path, options_.modelRoots);
+  Result<fs::path> resolved =
+      request.managed    ? resolveModelFile(request.path, options_.managedRoots)
+      : request.uploaded ? resolveModelFile(request.path, {options_.uploadDirectory})
+                         : resolveModelFile(request.path, options_.modelRoots);
   if (!resolved.ok()) return resolved.error();
   Prepared prepared;
   std::error_code error;

@@ -48,7 +48,10 @@ using SystemTime = std::chrono::system_clock::time_point;
 struct RegistryOptions {
   std::vector<std::filesystem::path> modelRoots;  // load paths must resolve inside one
   std::filesystem::path uploadDirectory;          // uploads land here (inside the data dir)
-  std::filesystem::path databaseFile;             // registry persistence (SQLite)
+  // Folders the daemon's own components write models into (patched custom VAEs); loadable only
+  // through LoadRequest::managed, never by a client's path.
+  std::vector<std::filesystem::path> managedRoots;
+  std::filesystem::path databaseFile;  // registry persistence (SQLite)
   std::uint64_t maxUploadBytes = 2ull << 30;
   bool autoReload = true;                    // infer on an evicted model reloads it
   std::chrono::seconds defaultKeepAlive{0};  // 0: never unloaded for idleness
@@ -65,6 +68,7 @@ struct LoadRequest {
   std::string version = "1";
   std::filesystem::path path;        // as the client gave it
   bool uploaded = false;             // path is a file we wrote under uploadDirectory
+  bool managed = false;              // path is a file a component wrote under managedRoots
   std::vector<std::string> devices;  // pin to these (ids, UUIDs or PCI ids); empty: placement
   int replicas = 1;                  // on how many devices (ignored when devices are given)
   RunnerOptions runner;
