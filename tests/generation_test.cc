@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "common/testing/temp_dir.h"
+#include "generation_helpers.h"
 #include "test_daemon.h"
 
 namespace deviceops::testing {
@@ -29,19 +30,6 @@ json importTiny(TestDaemon& daemon, const std::string& name = "tiny") {
       "/api/suites", {{"name", name}, {"path", "sdxl/base"}, {"refinerPath", "sdxl/refiner"}});
   EXPECT_EQ(response.status, 201) << response.body;
   return response.json();
-}
-
-json waitForJob(TestDaemon& daemon, const std::string& id) {
-  const auto giveUp = std::chrono::steady_clock::now() + 120s;
-  json job;
-  while (std::chrono::steady_clock::now() < giveUp) {
-    job = daemon.get("/api/generation/" + id).json();
-    const std::string state = job.value("state", "");
-    if (state != "queued" && state != "running") return job;
-    std::this_thread::sleep_for(20ms);
-  }
-  ADD_FAILURE() << "job " << id << " did not finish: " << job.dump();
-  return job;
 }
 
 std::string readStream(int port, const std::string& target) {

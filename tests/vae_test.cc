@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "common/testing/temp_dir.h"
+#include "generation_helpers.h"
 #include "test_daemon.h"
 
 namespace deviceops::testing {
@@ -28,19 +29,6 @@ std::string config(const std::string& extra = "") {
 std::string readFile(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-json waitForJob(TestDaemon& daemon, const std::string& id) {
-  const auto giveUp = std::chrono::steady_clock::now() + 120s;
-  json job;
-  while (std::chrono::steady_clock::now() < giveUp) {
-    job = daemon.get("/api/generation/" + id).json();
-    const std::string state = job.value("state", "");
-    if (state != "queued" && state != "running") return job;
-    std::this_thread::sleep_for(20ms);
-  }
-  ADD_FAILURE() << "job " << id << " did not finish: " << job.dump();
-  return job;
 }
 
 class VaeIntegrationTest : public ::testing::Test {

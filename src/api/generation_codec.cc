@@ -394,22 +394,19 @@ json encodeVae(const generation::VaeRecord& record, const std::string& suiteId,
                 {"sizeBytes", part.sizeBytes},
                 {"patched", patched}};
   };
-  return {{"name", record.name},
-          {"suite", suiteId},
-          {"default", record.name == defaultVae},
-          {"source", record.source},
-          {"keyFormat", record.keyFormat},
-          {"prefix", record.prefix},
-          {"tensors", record.tensors},
-          {"parameters", record.parameters},
-          {"dtypes", record.dtypes},
-          {"components",
-           {{"vae_decoder", component(record.decoder, record.decoderPatched)},
-            {"vae_encoder",
-             record.encoder ? component(*record.encoder, record.encoderPatched) : json(nullptr)}}},
-          {"patchMs", record.patchMs},
-          {"createdAt", formatIso8601(record.createdAt)},
-          {"quality", record.quality}};
+  // The stored form, with the components as the API shows them.
+  json out = generation::toJson(record);
+  for (const char* key : {"decoder", "encoder", "decoderPatched", "encoderPatched", "createdMs"}) {
+    out.erase(key);
+  }
+  out["suite"] = suiteId;
+  out["default"] = record.name == defaultVae;
+  out["components"] = {
+      {"vae_decoder", component(record.decoder, record.decoderPatched)},
+      {"vae_encoder",
+       record.encoder ? component(*record.encoder, record.encoderPatched) : json(nullptr)}};
+  out["createdAt"] = formatIso8601(record.createdAt);
+  return out;
 }
 
 json encodeVaes(const generation::VaeList& list, const generation::SuiteInfo& suite) {

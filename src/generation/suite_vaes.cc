@@ -73,15 +73,18 @@ Result<VaeRecord> SuiteManager::addVae(const std::string& idOrName, const VaeAdd
   }
   const std::string name = request.name.empty() ? file.stem().string() : request.name;
   RETURN_IF_ERROR(checkVaeName(name));
-  {
+  const auto nameFreeLocked = [&]() -> Status {
+    if (!suite->vaes.count(name)) return Status::success();
+    return makeError(ErrorCode::kConflict,
+                     fmt::format("suite {} has a VAE named '{}'; remove it first",
+                                 suite->definition->name, name),
+                     {{"vae", name}});
+  };
+  const auto nameFree = [&]() -> Status {
     std::lock_guard lock(mutex_);
-    if (suite->vaes.count(name)) {
-      return makeError(ErrorCode::kConflict,
-                       fmt::format("suite {} has a VAE named '{}'; remove it first",
-                                   suite->definition->name, name),
-                       {{"vae", name}});
-    }
-  }
+    return nameFreeLocked();
+  };
+  RETURN_IF_ERROR(nameFree());
   const auto started = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(const vae::VaeWeights weights, vae::readVaeWeights(file, format));
   if (!weights.hasDecoder()) {
@@ -138,12 +141,7 @@ Result<VaeRecord> SuiteManager::addVae(const std::string& idOrName, const VaeAdd
                    {"sizeBytes", fs::file_size(file, sizeError)}};
   {
     std::lock_guard lock(mutex_);
-    if (suite->vaes.count(name)) {
-      return makeError(ErrorCode::kConflict,
-                       fmt::format("suite {} has a VAE named '{}'; remove it first",
-                                   suite->definition->name, name),
-                       {{"vae", name}});
-    }
+    RETURN_IF_ERROR(nameFreeLocked());
     RETURN_IF_ERROR(store_->insertVae(suite->id, record));
     suite->vaes.emplace(name, record);
   }
