@@ -391,6 +391,7 @@ Status SuiteManager::remove(const std::string& idOrName) {
   std::lock_guard serial(loadMutex_);
   RETURN_IF_ERROR(unloadSuite(suite, "unload"));
   RETURN_IF_ERROR(store_->remove(suite->id));
+  removeVaeFilesOf(*suite);
   std::lock_guard lock(mutex_);
   suites_.erase(suite->id);
   return Status::success();

@@ -187,6 +187,12 @@ class SuiteManager {
   // may be null. kNotFound for an unknown name. Precondition: mutex_ held.
   Result<std::pair<const Component*, const Component*>> vaeComponentsLocked(
       const Suite& suite, const std::string& vae) const;
+  // Whether a VAE other than `leavingVae` of `leaving` (every VAE of it when empty) uses the
+  // patched model file `path`. Precondition: mutex_ held.
+  bool vaeFileUsedLocked(const std::filesystem::path& path, const Suite& leaving,
+                         const std::string& leavingVae) const;
+  // Deletes the patched model files of `suite`'s VAEs that no other suite's VAE uses.
+  void removeVaeFilesOf(const Suite& suite);
   void publish(std::string type, std::string severity, std::string message, nlohmann::json details);
 
   inference::ModelRegistry& registry_;

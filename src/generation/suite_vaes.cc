@@ -197,17 +197,9 @@ Status SuiteManager::removeVae(const std::string& idOrName, const std::string& n
     std::vector<const Component*> components = {&found->second.decoder};
     if (found->second.encoder) components.push_back(&*found->second.encoder);
     for (const Component* component : components) {
-      const std::string model = modelNameOf(*component);
-      bool shared = false;
-      for (const auto& [id, other] : suites_) {
-        for (const auto& [otherName, record] : other->vaes) {
-          if (other == suite && otherName == name) continue;
-          shared = shared || record.decoder.path == component->path ||
-                   (record.encoder && record.encoder->path == component->path);
-        }
-      }
-      if (shared) continue;
+      if (vaeFileUsedLocked(component->path, *suite, name)) continue;
       files.push_back(component->path);
+      const std::string model = modelNameOf(*component);
       if (suite->vaeModels.erase(model)) {
         users_[model].erase(suite->id);
         if (users_[model].empty()) models.push_back(model);
@@ -224,6 +216,38 @@ Status SuiteManager::removeVae(const std::string& idOrName, const std::string& n
           fmt::format("suite {}: VAE {} removed", suite->definition->name, name),
           {{"suiteId", suite->id}, {"suite", suite->definition->name}, {"vae", name}});
   return Status::success();
+}
+
+bool SuiteManager::vaeFileUsedLocked(const fs::path& path, const Suite& leaving,
+                                     const std::string& leavingVae) const {
+  for (const auto& [id, other] : suites_) {
+    for (const auto& [name, record] : other->vaes) {
+      if (other.get() == &leaving && (leavingVae.empty() || name == leavingVae)) continue;
+      if (record.decoder.path == path || (record.encoder && record.encoder->path == path)) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+void SuiteManager::removeVaeFilesOf(const Suite& suite) {
+  std::vector<fs::path> files;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [name, record] : suite.vaes) {
+      for (const Component* component :
+           {&record.decoder, record.encoder ? &*record.encoder : nullptr}) {
+        if (component && !vaeFileUsedLocked(component->path, suite, "")) {
+          files.push_back(component->path);
+        }
+      }
+    }
+  }
+  for (const fs::path& file : files) {
+    std::error_code error;
+    fs::remove(file, error);
+  }
 }
 
 Result<std::string> SuiteManager::selectVae(const std::string& idOrName, const std::string& name) {

@@ -310,6 +310,21 @@ TEST_F(SuiteVaeTest, GenerationsDecodeWithTheChosenVae) {
   EXPECT_FALSE(fs::exists(decoder));
   EXPECT_EQ(suites->removeVae("base", "custom").error().code, ErrorCode::kNotFound);
   EXPECT_EQ(suites->selectVae("base", "custom").error().code, ErrorCode::kNotFound);
+
+  // Deleting the suite deletes its VAEs' files, except those another suite's VAE shares.
+  importOrDie("other", "sdxl/base");
+  addOrDie("kept", "custom.safetensors");  // into "base"
+  VaeAddRequest shared;
+  shared.name = "same";
+  shared.path = kVae / "custom.safetensors";
+  ASSERT_TRUE(suites->addVae("other", shared).ok());
+  addOrDie("own", "degraded.safetensors");
+  const VaeList before = *suites->listVaes("base");
+  ASSERT_EQ(before.vaes.size(), 2u);
+  ASSERT_TRUE(suites->remove("base").ok());
+  EXPECT_TRUE(fs::exists(before.vaes[0].decoder.path)) << "shared with suite other";
+  EXPECT_FALSE(fs::exists(before.vaes[1].decoder.path));
+  EXPECT_FALSE(fs::exists(before.vaes[1].encoder->path));
 }
 
 }  // namespace
