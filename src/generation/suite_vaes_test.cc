@@ -11,6 +11,7 @@
 
 #include "generation/testing/generation_fixture.h"
 #include "generation/vae_compare.h"
+#include "imaging/png.h"
 
 namespace deviceops::generation {
 namespace {
@@ -233,14 +234,36 @@ TEST_F(SuiteVaeTest, ComparisonRanksTheDegradedVaeBelowItsOriginalAndSelects) {
   EXPECT_EQ(comparison->at("winner"), "trained");
   EXPECT_EQ(comparison->at("default"), "trained");
 
-  // The same probes give the same ranking every time.
+  // The same probes give the same ranking every time, and a user's PNG joins them.
+  imaging::Rgb8Image photo;
+  photo.width = 70;  // cropped to 64 x 64 (a multiple of 8, at most size)
+  photo.height = 67;
+  for (int i = 0; i < photo.width * photo.height; ++i) {
+    photo.pixels.push_back(static_cast<std::uint8_t>(i % 251));
+    photo.pixels.push_back(static_cast<std::uint8_t>((i / 70) * 3));
+    photo.pixels.push_back(static_cast<std::uint8_t>(200 - (i % 70)));
+  }
+  Result<std::string> png = imaging::encodePng(photo);
+  ASSERT_TRUE(png.ok());
+  std::ofstream(dir.path("roots") / "photo.png", std::ios::binary) << *png;
   request.select = false;
+  request.images = {dir.path("roots") / "photo.png"};
   request.candidates = {"degraded", "trained"};
   Result<nlohmann::json> again = compareVaes(*suites, *registry, "base", request);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->at("ranking")[0].at("name"), "trained");
-  EXPECT_DOUBLE_EQ(again->at("ranking")[0].at("ssim").get<double>(),
-                   rows["trained"].at("ssim").get<double>());
+  ASSERT_EQ(again->at("probes").size(), 7u);
+  EXPECT_EQ(again->at("probes")[6], "photo.png");
+  const nlohmann::json& perProbe = again->at("ranking")[0].at("perProbe");
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_DOUBLE_EQ(perProbe[i].at("ssim").get<double>(),
+                     rows["trained"].at("perProbe")[i].at("ssim").get<double>());
+  }
+  request.images = {dir.path("roots") / "suites.db"};  // not a PNG
+  std::ofstream(dir.path("roots") / "suites.db") << "not a png";
+  EXPECT_EQ(compareVaes(*suites, *registry, "base", request).error().code,
+            ErrorCode::kInvalidArgument);
+  request.images.clear();
 
   // Kept with the suite across a restart.
   startSuites(2);
