@@ -181,7 +181,8 @@ std::string TestDaemon::log() const {
 
 RawResponse TestDaemon::request(const std::string& method, const std::string& target,
                                 const std::string& body,
-                                const std::map<std::string, std::string>& headers) {
+                                const std::map<std::string, std::string>& headers,
+                                std::chrono::milliseconds timeout) {
   Connection connection(port_);
   std::string message = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
   for (const auto& [name, value] : headers) message += name + ": " + value + "\r\n";
@@ -190,7 +191,7 @@ RawResponse TestDaemon::request(const std::string& method, const std::string& ta
   }
   message += "Connection: close\r\n\r\n" + body;
   connection.send(message);
-  return connection.read().value_or(RawResponse{});
+  return connection.read(timeout).value_or(RawResponse{});
 }
 
 void TestDaemon::kill() {

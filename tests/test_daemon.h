@@ -53,9 +53,11 @@ class TestDaemon {
   const std::filesystem::path& directory() const { return directory_; }
   std::string log() const;  // everything the daemon wrote to stdout/stderr so far
 
+  // Waits at most `timeout` for the response (status 0 when none came).
   RawResponse request(const std::string& method, const std::string& target,
                       const std::string& body = "",
-                      const std::map<std::string, std::string>& headers = {});
+                      const std::map<std::string, std::string>& headers = {},
+                      std::chrono::milliseconds timeout = std::chrono::seconds(10));
   RawResponse get(const std::string& target) { return request("GET", target); }
   RawResponse post(const std::string& target, const nlohmann::json& body) {
     return request("POST", target, body.dump(), {{"Content-Type", "application/json"}});

@@ -73,8 +73,10 @@ TEST_F(VaeIntegrationTest, RegisterCompareSelectGenerateAndRestart) {
   EXPECT_EQ(list["vaes"][1]["name"], "ldm");
   EXPECT_EQ(list["vaes"][2]["name"], "degraded");
 
+  // Synchronous: it loads the suite and runs every candidate (seconds under ASan).
   const RawResponse compared =
-      daemon.post("/api/suites/tiny/vaes/compare", {{"size", 64}, {"select", true}});
+      daemon.request("POST", "/api/suites/tiny/vaes/compare", R"({"size": 64, "select": true})",
+                     {{"Content-Type", "application/json"}}, 120s);
   ASSERT_EQ(compared.status, 200) << compared.body;
   const json comparison = compared.json();
   EXPECT_EQ(comparison["winner"], "ldm") << comparison.dump(1);
@@ -178,7 +180,8 @@ TEST_F(VaeIntegrationTest, CliAddsListsComparesAndSelects) {
   ASSERT_EQ(code, 0) << out;
   EXPECT_NE(out.find("stock"), std::string::npos) << out;
   EXPECT_NE(out.find("bin"), std::string::npos) << out;
-  std::tie(code, out) = cli({"vae", "compare", "tiny", "--size", "64", "--select"});
+  std::tie(code, out) =
+      cli({"--timeout", "120", "vae", "compare", "tiny", "--size", "64", "--select"});
   ASSERT_EQ(code, 0) << out;
   EXPECT_NE(out.find("winner: bin"), std::string::npos) << out;
   EXPECT_EQ(daemon.get("/api/suites/tiny/vaes").json()["default"], "bin");
