@@ -13,6 +13,7 @@
 #include "common/atomic_file.h"
 #include "common/prometheus.h"
 #include "common/time_format.h"
+#include "generation/resident_memory.h"
 
 namespace deviceops::generation {
 namespace fs = std::filesystem;
@@ -25,13 +26,6 @@ std::string newJobId() {
   static std::mt19937_64 random{std::random_device{}()};
   std::lock_guard lock(mutex);
   return fmt::format("gen-{:012x}", random() & 0xffffffffffffULL);
-}
-
-std::uint64_t residentBytes() {
-  std::ifstream statm("/proc/self/statm");
-  std::uint64_t size = 0, resident = 0;
-  statm >> size >> resident;
-  return resident * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
 }
 
 nlohmann::json timeOrNull(const std::optional<std::chrono::system_clock::time_point>& time) {

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "common/time_format.h"
+#include "generation/resident_memory.h"
 #include "generation/tensors.h"
 #include "imaging/quality.h"
 #include "imaging/similarity.h"
@@ -24,13 +25,6 @@ using nlohmann::json;
 
 constexpr int kMaxImages = 8;
 constexpr double kHalfMax = 65504.0;
-
-std::uint64_t residentBytes() {
-  std::ifstream statm("/proc/self/statm");
-  std::uint64_t size = 0, resident = 0;
-  statm >> size >> resident;
-  return resident * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
-}
 
 struct CandidateScore {
   std::string name;

@@ -160,16 +160,9 @@ Result<std::string> patchVaeModel(std::string_view modelBytes, VaePart part,
     report.parameters += source.values.size();
   }
   for (const auto& [name, tensor] : weights.tensors) {
-    if (!inNamespace(name, part)) continue;
-    bool used = false;
-    for (const Proto& initializer : graph.initializer()) {
-      if (initializer.name() == name) {
-        used = true;
-        break;
-      }
-    }
-    if (!used) ++report.unusedWeights;
+    if (inNamespace(name, part)) ++report.unusedWeights;
   }
+  report.unusedWeights -= report.patched;  // every patched initializer used one tensor
   std::string out;
   if (!model.SerializeToString(&out)) {
     return makeError(ErrorCode::kInternal, "cannot serialise the patched ONNX model");
