@@ -76,7 +76,30 @@ class DeviceAllocator {
   virtual std::optional<std::uint64_t> driverFreeBytes() = 0;
   // Bytes currently held from the driver by this allocator (sum of live blocks).
   virtual std::uint64_t liveBytes() const = 0;
+
+  // Transfers, for self-tests and benchmarks (src/selftest): host -> block, block -> host, and
+  // block -> block on this device, each synchronous (complete when it returns). Ranges are
+  // bounds-checked against the blocks (kInvalidArgument naming offset, bytes and block size);
+  // `bytes` may be 0 (nothing happens). Blocks come from allocate() on this allocator and are
+  // not released meanwhile (the ledger guarantees this). Errors: kUnavailable when the device is
+  // gone, kInternal for a driver failure, kInvalidArgument where transfers are impossible here.
+  //   cpu        memcpy              vulkan  staging buffer + vkCmdCopyBuffer (or a mapping)
+  //   cuda       cuMemcpyHtoD/DtoH/DtoD     simulated  the block's host shadow (see below)
+  // Safe to call concurrently for distinct blocks; the caller serialises use of one block.
+  virtual Status write(const Block& block, std::uint64_t offset, const void* source,
+                       std::uint64_t bytes) = 0;
+  virtual Status read(const Block& block, std::uint64_t offset, void* destination,
+                      std::uint64_t bytes) = 0;
+  virtual Status copy(const Block& destination, std::uint64_t destinationOffset,
+                      const Block& source, std::uint64_t sourceOffset, std::uint64_t bytes) = 0;
+  // The largest block offset + size transfers can reach, when smaller than any block (the
+  // simulated allocator backs only the first `backingBytes` of a block with host memory).
+  virtual std::optional<std::uint64_t> transferLimitBytes() const { return std::nullopt; }
 };
+
+// The bounds check every transfer makes: kInvalidArgument unless [offset, offset + bytes) lies
+// inside a block of `blockBytes` (no overflow).
+Status checkTransferRange(std::uint64_t blockBytes, std::uint64_t offset, std::uint64_t bytes);
 
 // Factories. Each returns kUnavailable with a reason when the device cannot be opened.
 Result<std::unique_ptr<DeviceAllocator>> makeCpuAllocator();
