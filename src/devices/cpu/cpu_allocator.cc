@@ -148,6 +148,36 @@ class CpuAllocator final : public DeviceAllocator {
 
   std::optional<std::uint64_t> driverFreeBytes() override { return memAvailableBytes(); }
 
+  Status write(const Block& block, std::uint64_t offset, const void* source,
+               std::uint64_t bytes) override {
+    RETURN_IF_ERROR(checkTransferRange(block.bytes, offset, bytes));
+    if (bytes > 0)
+      std::memcpy(static_cast<unsigned char*>(block.hostAddress) + offset, source, bytes);
+    return Status::success();
+  }
+
+  Status read(const Block& block, std::uint64_t offset, void* destination,
+              std::uint64_t bytes) override {
+    RETURN_IF_ERROR(checkTransferRange(block.bytes, offset, bytes));
+    if (bytes > 0) {
+      std::memcpy(destination, static_cast<const unsigned char*>(block.hostAddress) + offset,
+                  bytes);
+    }
+    return Status::success();
+  }
+
+  // memmove: the caller may copy within one block, ranges overlapping.
+  Status copy(const Block& destination, std::uint64_t destinationOffset, const Block& source,
+              std::uint64_t sourceOffset, std::uint64_t bytes) override {
+    RETURN_IF_ERROR(checkTransferRange(destination.bytes, destinationOffset, bytes));
+    RETURN_IF_ERROR(checkTransferRange(source.bytes, sourceOffset, bytes));
+    if (bytes > 0) {
+      std::memmove(static_cast<unsigned char*>(destination.hostAddress) + destinationOffset,
+                   static_cast<const unsigned char*>(source.hostAddress) + sourceOffset, bytes);
+    }
+    return Status::success();
+  }
+
   std::uint64_t liveBytes() const override { return liveBytes_.load(std::memory_order_relaxed); }
 
  private:

@@ -15,6 +15,7 @@
 
 #include "devices/allocator.h"
 #include "devices/pattern.h"
+#include "devices/testing/transfer_checks.h"
 
 namespace deviceops::devices {
 namespace {
@@ -180,7 +181,7 @@ void pinBeyondMemlockLimit() {
 
 TEST(CpuAllocatorTest, PinningBeyondMemlockLimitIsAConflictNamingTheLimit) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  EXPECT_EXIT(pinBeyondMemlockLimit(), testing::ExitedWithCode(0),
+  EXPECT_EXIT(pinBeyondMemlockLimit(), ::testing::ExitedWithCode(0),
               "RLIMIT_MEMLOCK of the daemon is 1048576 bytes");
 }
 
@@ -206,6 +207,14 @@ TEST(CpuAllocatorTest, ConcurrentAllocateReleaseBalances) {
   }
   for (std::thread& thread : threads) thread.join();
   for (int t = 0; t < kThreads; ++t) EXPECT_EQ(failures[t], 0) << "thread " << t;
+  EXPECT_EQ(allocator->liveBytes(), 0u);
+}
+
+TEST(CpuAllocatorTest, TransfersAreMemcpyWithinBounds) {
+  auto allocator = cpuAllocator();
+  ASSERT_NE(allocator, nullptr);
+  testing::expectTransfersWork(*allocator, (1 << 20) + 7);
+  EXPECT_EQ(allocator->transferLimitBytes(), std::nullopt);
   EXPECT_EQ(allocator->liveBytes(), 0u);
 }
 

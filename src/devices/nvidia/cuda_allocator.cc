@@ -1,6 +1,7 @@
 // The cuda allocator: cuMemAlloc in the device's primary context, through libcuda.so.1 opened
 // with dlopen (devices/nvidia/cuda_library.h). Verify copies the pattern through a host staging
-// buffer (cuMemcpyHtoD, then cuMemcpyDtoH), chunk by chunk.
+// buffer (cuMemcpyHtoD, then cuMemcpyDtoH), chunk by chunk; transfers are the same calls (and
+// cuMemcpyDtoD) on the caller's ranges.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
@@ -131,6 +132,53 @@ class CudaAllocator final : public DeviceAllocator {
 
   std::uint64_t liveBytes() const override { return liveBytes_.load(std::memory_order_relaxed); }
 
+  // Synchronous copies in the primary context: pageable host memory makes cuMemcpyHtoD/DtoH
+  // return only once the data has been transferred; cuMemcpyDtoD is asynchronous to the host,
+  // so the context is synchronised after it.
+  Status write(const Block& block, std::uint64_t offset, const void* source,
+               std::uint64_t bytes) override {
+    RETURN_IF_ERROR(checkTransferRange(block.bytes, offset, bytes));
+    if (bytes == 0) return Status::success();
+    RETURN_IF_ERROR(makeCurrent());
+    const nvidia::CUresult result = api().cuMemcpyHtoD_v2(
+        static_cast<nvidia::CUdeviceptr>(block.handle) + offset, source, bytes);
+    if (result != nvidia::CUDA_SUCCESS) {
+      return failure(result, fmt::format("cuMemcpyHtoD of {} bytes", bytes));
+    }
+    return Status::success();
+  }
+
+  Status read(const Block& block, std::uint64_t offset, void* destination,
+              std::uint64_t bytes) override {
+    RETURN_IF_ERROR(checkTransferRange(block.bytes, offset, bytes));
+    if (bytes == 0) return Status::success();
+    RETURN_IF_ERROR(makeCurrent());
+    const nvidia::CUresult result = api().cuMemcpyDtoH_v2(
+        destination, static_cast<nvidia::CUdeviceptr>(block.handle) + offset, bytes);
+    if (result != nvidia::CUDA_SUCCESS) {
+      return failure(result, fmt::format("cuMemcpyDtoH of {} bytes", bytes));
+    }
+    return Status::success();
+  }
+
+  Status copy(const Block& destination, std::uint64_t destinationOffset, const Block& source,
+              std::uint64_t sourceOffset, std::uint64_t bytes) override {
+    RETURN_IF_ERROR(checkTransferRange(destination.bytes, destinationOffset, bytes));
+    RETURN_IF_ERROR(checkTransferRange(source.bytes, sourceOffset, bytes));
+    if (bytes == 0) return Status::success();
+    RETURN_IF_ERROR(makeCurrent());
+    nvidia::CUresult result = api().cuMemcpyDtoD_v2(
+        static_cast<nvidia::CUdeviceptr>(destination.handle) + destinationOffset,
+        static_cast<nvidia::CUdeviceptr>(source.handle) + sourceOffset, bytes);
+    if (result != nvidia::CUDA_SUCCESS) {
+      return failure(result, fmt::format("cuMemcpyDtoD of {} bytes", bytes));
+    }
+    result = api().cuCtxSynchronize();
+    if (result != nvidia::CUDA_SUCCESS)
+      return failure(result, "cuCtxSynchronize after cuMemcpyDtoD");
+    return Status::success();
+  }
+
  private:
   const nvidia::CudaFunctions& api() const { return cuda_->api(); }
 
@@ -149,7 +197,8 @@ class CudaAllocator final : public DeviceAllocator {
         return makeError(ErrorCode::kResourceExhausted, message);
       case nvidia::CUDA_ERROR_INVALID_VALUE:
         return makeError(ErrorCode::kInvalidArgument, message);
-      default:
+      case nvidia::CUDA_ERROR_DEVICE_UNAVAILABLE:  // exclusive mode, or the device was lost
+      default:  // a failing driver (deinitialized, ECC, illegal address) is not usable either
         return makeError(ErrorCode::kUnavailable, message);
     }
   }
@@ -178,6 +227,8 @@ std::vector<std::string> missingAllocationSymbols(const nvidia::CudaFunctions& a
   need(reinterpret_cast<const void*>(api.cuMemFree_v2), "cuMemFree_v2");
   need(reinterpret_cast<const void*>(api.cuMemcpyHtoD_v2), "cuMemcpyHtoD_v2");
   need(reinterpret_cast<const void*>(api.cuMemcpyDtoH_v2), "cuMemcpyDtoH_v2");
+  need(reinterpret_cast<const void*>(api.cuMemcpyDtoD_v2), "cuMemcpyDtoD_v2");
+  need(reinterpret_cast<const void*>(api.cuCtxSynchronize), "cuCtxSynchronize");
   return missing;
 }
 

@@ -6,6 +6,7 @@
 
 #include "devices/allocator.h"
 #include "devices/nvidia/testing/fake_gpus.h"
+#include "devices/testing/transfer_checks.h"
 
 namespace deviceops::devices {
 namespace {
@@ -122,6 +123,15 @@ TEST(CudaAllocatorTest, DestroyingTheAllocatorFreesBlocksStillHeld) {
   auto fresh = doubleAllocator();
   ASSERT_NE(fresh, nullptr);
   EXPECT_EQ(fresh->driverFreeBytes(), kH100FreeBytes);
+}
+
+TEST(CudaAllocatorTest, TransfersOnTheTestDouble) {
+  SKIP_WITHOUT_TEST_DOUBLE();
+  auto allocator = doubleAllocator();
+  ASSERT_NE(allocator, nullptr);
+  devices::testing::expectTransfersWork(*allocator, (1 << 20) + 7);
+  EXPECT_EQ(allocator->transferLimitBytes(), std::nullopt);
+  EXPECT_EQ(allocator->liveBytes(), 0u);
 }
 
 }  // namespace

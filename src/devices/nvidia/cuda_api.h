@@ -15,6 +15,7 @@ enum CUresult : int {  // NOLINT(readability-identifier-naming): the driver API'
   CUDA_ERROR_OUT_OF_MEMORY = 2,
   CUDA_ERROR_NOT_INITIALIZED = 3,
   CUDA_ERROR_DEINITIALIZED = 4,
+  CUDA_ERROR_DEVICE_UNAVAILABLE = 46,
   CUDA_ERROR_NO_DEVICE = 100,
   CUDA_ERROR_INVALID_DEVICE = 101,
   CUDA_ERROR_INVALID_CONTEXT = 201,
@@ -64,6 +65,8 @@ struct CudaFunctions {
   CUresult (*cuMemcpyHtoD_v2)(CUdeviceptr destination, const void* source,
                               std::size_t bytes) = nullptr;
   CUresult (*cuMemcpyDtoH_v2)(void* destination, CUdeviceptr source, std::size_t bytes) = nullptr;
+  CUresult (*cuMemcpyDtoD_v2)(CUdeviceptr destination, CUdeviceptr source,
+                              std::size_t bytes) = nullptr;
 };
 
 }  // namespace deviceops::devices::nvidia

@@ -53,6 +53,7 @@ Result<std::shared_ptr<CudaLibrary>> CudaLibrary::open(const std::string& path) 
   DEVICEOPS_RESOLVE(cuMemsetD8_v2);
   DEVICEOPS_RESOLVE(cuMemcpyHtoD_v2);
   DEVICEOPS_RESOLVE(cuMemcpyDtoH_v2);
+  DEVICEOPS_RESOLVE(cuMemcpyDtoD_v2);
 #undef DEVICEOPS_RESOLVE
   self->missing_ = std::move(missing);
 

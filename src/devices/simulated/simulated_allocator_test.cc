@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "devices/allocator.h"
+#include "devices/testing/transfer_checks.h"
 
 namespace deviceops::devices {
 namespace {
@@ -76,6 +77,27 @@ TEST(SimulatedAllocatorTest, VerifyIsRefused) {
   EXPECT_EQ(report.error().code, ErrorCode::kInvalidArgument);
   EXPECT_NE(report.error().message.find("simulated"), std::string::npos);
   allocator->release(*block);
+}
+
+TEST(SimulatedAllocatorTest, TransfersReachTheHostShadowOnly) {
+  auto allocator = simulated(1ULL << 30);
+  EXPECT_EQ(allocator->transferLimitBytes(), 64ULL << 20);
+  testing::expectTransfersWork(*allocator, 256ULL << 20);
+  // Past the shadow (but inside the block): refused, naming the limit.
+  auto block = allocator->allocate(128ULL << 20, {});
+  ASSERT_TRUE(block.ok());
+  unsigned char byte = 1;
+  EXPECT_TRUE(allocator->write(*block, (64ULL << 20) - 1, &byte, 1).ok());
+  Status beyond = allocator->write(*block, 64ULL << 20, &byte, 1);
+  ASSERT_FALSE(beyond.ok());
+  EXPECT_EQ(beyond.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(beyond.error().message.find("backs only the first 67108864 bytes"), std::string::npos)
+      << beyond.error().message;
+  Status across = allocator->copy(*block, 0, *block, (64ULL << 20) - 4, 8);
+  ASSERT_FALSE(across.ok());
+  EXPECT_EQ(across.error().code, ErrorCode::kInvalidArgument);
+  allocator->release(*block);
+  EXPECT_EQ(allocator->liveBytes(), 0u);
 }
 
 TEST(SimulatedAllocatorTest, ConcurrentCallersNeverOvershootCapacity) {

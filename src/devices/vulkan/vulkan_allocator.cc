@@ -8,193 +8,26 @@
 #include <atomic>
 #include <bit>
 #include <chrono>
+#include <cstring>
 #include <functional>
 #include <mutex>
 #include <set>
 
 #include "devices/pattern.h"
 #include "devices/vulkan/vulkan_device.h"
+#include "devices/vulkan/vulkan_staging.h"
 
 namespace deviceops::devices {
 namespace {
 
 constexpr std::uint64_t kWindowBytes = 64ULL << 20;  // map / staging copy granularity
-constexpr std::uint64_t kFenceTimeoutNs = 60'000'000'000ULL;
-
 static_assert(sizeof(VkDeviceMemory) == sizeof(std::uintptr_t), "64-bit Vulkan handles expected");
 VkDeviceMemory toMemory(std::uintptr_t handle) { return std::bit_cast<VkDeviceMemory>(handle); }
 std::uintptr_t toHandle(VkDeviceMemory memory) { return std::bit_cast<std::uintptr_t>(memory); }
 
-Error vulkanError(VkResult result, const std::string& what) {
-  ErrorCode code = ErrorCode::kInternal;
-  switch (result) {
-    case VK_ERROR_OUT_OF_DEVICE_MEMORY:
-    case VK_ERROR_OUT_OF_HOST_MEMORY:
-    case VK_ERROR_TOO_MANY_OBJECTS:
-      code = ErrorCode::kResourceExhausted;
-      break;
-    case VK_ERROR_DEVICE_LOST:
-      code = ErrorCode::kUnavailable;
-      break;
-    default:
-      break;
-  }
-  return makeError(code, fmt::format("{} failed: {}", what, vulkanResultName(result)));
-}
-
 double secondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
-
-// The transfer objects of one staging verify: a persistently mapped host-visible buffer, a
-// command buffer and a fence. Destroyed together. Not thread-safe (the caller holds the queue).
-class StagingSession {
- public:
-  explicit StagingSession(const VulkanDevice& device)
-      : device_(device), fns_(device.functions()), vk_(device.device()) {}
-  ~StagingSession() {
-    if (fence_ != VK_NULL_HANDLE) fns_.destroyFence(vk_, fence_, nullptr);
-    if (pool_ != VK_NULL_HANDLE) fns_.destroyCommandPool(vk_, pool_, nullptr);
-    if (buffer_ != VK_NULL_HANDLE) fns_.destroyBuffer(vk_, buffer_, nullptr);
-    if (memory_ != VK_NULL_HANDLE) fns_.freeMemory(vk_, memory_, nullptr);  // unmaps too
-  }
-  StagingSession(const StagingSession&) = delete;
-  StagingSession& operator=(const StagingSession&) = delete;
-
-  // Creates a staging buffer of `bytes` in HOST_VISIBLE|HOST_COHERENT memory (HOST_CACHED
-  // preferred, for the read pass) and maps it.
-  Status init(std::uint64_t bytes) {
-    VkResult result = createBuffer(bytes, &buffer_);
-    if (result != VK_SUCCESS) return vulkanError(result, "vkCreateBuffer (staging)");
-    VkMemoryRequirements requirements{};
-    fns_.getBufferMemoryRequirements(vk_, buffer_, &requirements);
-    const VkPhysicalDeviceMemoryProperties& memory = device_.memoryProperties();
-    constexpr VkMemoryPropertyFlags kNeeded =
-        VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
-    std::optional<std::uint32_t> type;
-    for (std::uint32_t i = 0; i < memory.memoryTypeCount; ++i) {
-      const VkMemoryPropertyFlags flags = memory.memoryTypes[i].propertyFlags;
-      if ((requirements.memoryTypeBits & (1u << i)) == 0 || (flags & kNeeded) != kNeeded) continue;
-      const bool cached = (flags & VK_MEMORY_PROPERTY_HOST_CACHED_BIT) != 0;
-      if (!type || (cached && (memory.memoryTypes[*type].propertyFlags &
-                               VK_MEMORY_PROPERTY_HOST_CACHED_BIT) == 0)) {
-        type = i;
-      }
-    }
-    if (!type) {
-      return makeError(ErrorCode::kInvalidArgument,
-                       "verify needs host-visible memory for staging, and this device has none");
-    }
-    VkMemoryAllocateInfo allocateInfo{};
-    allocateInfo.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO;
-    allocateInfo.allocationSize = requirements.size;
-    allocateInfo.memoryTypeIndex = *type;
-    result = fns_.allocateMemory(vk_, &allocateInfo, nullptr, &memory_);
-    if (result != VK_SUCCESS) return vulkanError(result, "vkAllocateMemory (staging)");
-    result = fns_.bindBufferMemory(vk_, buffer_, memory_, 0);
-    if (result != VK_SUCCESS) return vulkanError(result, "vkBindBufferMemory (staging)");
-    result = fns_.mapMemory(vk_, memory_, 0, VK_WHOLE_SIZE, 0, &mapped_);
-    if (result != VK_SUCCESS) return vulkanError(result, "vkMapMemory (staging)");
-
-    VkCommandPoolCreateInfo poolInfo{};
-    poolInfo.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO;
-    poolInfo.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
-    poolInfo.queueFamilyIndex = device_.queueFamily();
-    result = fns_.createCommandPool(vk_, &poolInfo, nullptr, &pool_);
-    if (result != VK_SUCCESS) return vulkanError(result, "vkCreateCommandPool");
-    VkCommandBufferAllocateInfo commandInfo{};
-    commandInfo.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO;
-    commandInfo.commandPool = pool_;
-    commandInfo.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-    commandInfo.commandBufferCount = 1;
-    result = fns_.allocateCommandBuffers(vk_, &commandInfo, &commands_);
-    if (result != VK_SUCCESS) return vulkanError(result, "vkAllocateCommandBuffers");
-    VkFenceCreateInfo fenceInfo{};
-    fenceInfo.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO;
-    result = fns_.createFence(vk_, &fenceInfo, nullptr, &fence_);
-    if (result != VK_SUCCESS) return vulkanError(result, "vkCreateFence");
-    return Status::success();
-  }
-
-  void* mapped() const { return mapped_; }
-
-  // Copies `bytes` between the staging buffer and block offset `offset` of `block` (of
-  // `blockBytes`), in the direction given, and waits for the copy to finish.
-  Status transfer(VkDeviceMemory block, std::uint64_t blockBytes, std::uint64_t offset,
-                  std::uint64_t bytes, bool toDevice) {
-    VkBuffer window = VK_NULL_HANDLE;
-    VkResult result = createBuffer(bytes, &window);
-    if (result != VK_SUCCESS) return vulkanError(result, "vkCreateBuffer (block window)");
-    struct Destroy {
-      const StagingSession& self;
-      VkBuffer buffer;
-      ~Destroy() { self.fns_.destroyBuffer(self.vk_, buffer, nullptr); }
-    } destroy{*this, window};
-    VkMemoryRequirements requirements{};
-    fns_.getBufferMemoryRequirements(vk_, window, &requirements);
-    if ((requirements.memoryTypeBits & (1u << device_.memory().typeIndex)) == 0 ||
-        offset % requirements.alignment != 0 || offset + requirements.size > blockBytes) {
-      return makeError(ErrorCode::kInvalidArgument,
-                       fmt::format("verify cannot bind a transfer buffer to this block at offset "
-                                   "{} (the device needs {}-byte alignment and size multiples)",
-                                   offset, requirements.alignment));
-    }
-    result = fns_.bindBufferMemory(vk_, window, block, offset);
-    if (result != VK_SUCCESS) return vulkanError(result, "vkBindBufferMemory (block window)");
-
-    VkCommandBufferBeginInfo begin{};
-    begin.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO;
-    begin.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
-    result = fns_.beginCommandBuffer(commands_, &begin);
-    if (result != VK_SUCCESS) return vulkanError(result, "vkBeginCommandBuffer");
-    const VkBufferCopy region{0, 0, bytes};
-    fns_.cmdCopyBuffer(commands_, toDevice ? buffer_ : window, toDevice ? window : buffer_, 1,
-                       &region);
-    result = fns_.endCommandBuffer(commands_);
-    if (result != VK_SUCCESS) return vulkanError(result, "vkEndCommandBuffer");
-    VkSubmitInfo submit{};
-    submit.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO;
-    submit.commandBufferCount = 1;
-    submit.pCommandBuffers = &commands_;
-    result = fns_.queueSubmit(device_.queue(), 1, &submit, fence_);
-    if (result != VK_SUCCESS) return vulkanError(result, "vkQueueSubmit");
-    result = fns_.waitForFences(vk_, 1, &fence_, VK_TRUE, kFenceTimeoutNs);
-    if (result == VK_TIMEOUT) {
-      // The copy may still be running: the buffers must not be destroyed under it.
-      spdlog::error("vulkan verify: a staging copy did not finish in 60 s; leaking its objects");
-      fence_ = VK_NULL_HANDLE;
-      pool_ = VK_NULL_HANDLE;
-      buffer_ = VK_NULL_HANDLE;
-      memory_ = VK_NULL_HANDLE;
-      destroy.buffer = VK_NULL_HANDLE;
-      return makeError(ErrorCode::kDeadlineExceeded, "a staging copy did not finish in 60 s");
-    }
-    if (result != VK_SUCCESS) return vulkanError(result, "vkWaitForFences");
-    result = fns_.resetFences(vk_, 1, &fence_);
-    if (result != VK_SUCCESS) return vulkanError(result, "vkResetFences");
-    return Status::success();
-  }
-
- private:
-  VkResult createBuffer(std::uint64_t bytes, VkBuffer* buffer) const {
-    VkBufferCreateInfo info{};
-    info.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO;
-    info.size = bytes;
-    info.usage = VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
-    info.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
-    return fns_.createBuffer(vk_, &info, nullptr, buffer);
-  }
-
-  const VulkanDevice& device_;
-  const VulkanDeviceFunctions& fns_;
-  const VkDevice vk_;
-  VkBuffer buffer_ = VK_NULL_HANDLE;
-  VkDeviceMemory memory_ = VK_NULL_HANDLE;
-  void* mapped_ = nullptr;
-  VkCommandPool pool_ = VK_NULL_HANDLE;
-  VkCommandBuffer commands_ = VK_NULL_HANDLE;
-  VkFence fence_ = VK_NULL_HANDLE;
-};
 
 class VulkanAllocator final : public DeviceAllocator {
  public:
@@ -262,11 +95,7 @@ class VulkanAllocator final : public DeviceAllocator {
   }
 
   Result<VerifyReport> verify(const Block& block) override {
-    constexpr VkMemoryPropertyFlags kMappable =
-        VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
-    if (!forceStaging_ && (device_->memory().flags & kMappable) == kMappable) {
-      return verifyMapped(block);
-    }
+    if (mappable()) return verifyMapped(block);
     return verifyThroughStaging(block);
   }
 
@@ -274,8 +103,169 @@ class VulkanAllocator final : public DeviceAllocator {
 
   std::uint64_t liveBytes() const override { return liveBytes_.load(std::memory_order_relaxed); }
 
+  Status write(const Block& block, std::uint64_t offset, const void* source,
+               std::uint64_t bytes) override {
+    RETURN_IF_ERROR(checkTransferRange(block.bytes, offset, bytes));
+    if (bytes == 0) return Status::success();
+    const auto* from = static_cast<const unsigned char*>(source);
+    if (mappable()) {
+      return forEachMappedWindow(block, offset, bytes,
+                                 [&](void* mapped, std::uint64_t done, std::uint64_t chunk) {
+                                   std::memcpy(mapped, from + done, chunk);
+                                 });
+    }
+    return throughStaging(bytes, [&](StagingSession& staging) -> Status {
+      for (std::uint64_t done = 0; done < bytes; done += staging.bytes()) {
+        const std::uint64_t chunk = std::min(staging.bytes(), bytes - done);
+        std::memcpy(staging.mapped(), from + done, chunk);
+        RETURN_IF_ERROR(staging.transfer(toMemory(block.handle), block.bytes, offset + done, chunk,
+                                         /*toDevice=*/true));
+      }
+      return Status::success();
+    });
+  }
+
+  Status read(const Block& block, std::uint64_t offset, void* destination,
+              std::uint64_t bytes) override {
+    RETURN_IF_ERROR(checkTransferRange(block.bytes, offset, bytes));
+    if (bytes == 0) return Status::success();
+    auto* to = static_cast<unsigned char*>(destination);
+    if (mappable()) {
+      return forEachMappedWindow(block, offset, bytes,
+                                 [&](void* mapped, std::uint64_t done, std::uint64_t chunk) {
+                                   std::memcpy(to + done, mapped, chunk);
+                                 });
+    }
+    return throughStaging(bytes, [&](StagingSession& staging) -> Status {
+      for (std::uint64_t done = 0; done < bytes; done += staging.bytes()) {
+        const std::uint64_t chunk = std::min(staging.bytes(), bytes - done);
+        RETURN_IF_ERROR(staging.transfer(toMemory(block.handle), block.bytes, offset + done, chunk,
+                                         /*toDevice=*/false));
+        std::memcpy(to + done, staging.mapped(), chunk);
+      }
+      return Status::success();
+    });
+  }
+
+  // Overlapping ranges of one block copy as memmove would.
+  Status copy(const Block& destination, std::uint64_t destinationOffset, const Block& source,
+              std::uint64_t sourceOffset, std::uint64_t bytes) override {
+    RETURN_IF_ERROR(checkTransferRange(destination.bytes, destinationOffset, bytes));
+    RETURN_IF_ERROR(checkTransferRange(source.bytes, sourceOffset, bytes));
+    if (bytes == 0) return Status::success();
+    if (mappable()) return copyMapped(destination, destinationOffset, source, sourceOffset, bytes);
+    return copyThroughQueue(destination, destinationOffset, source, sourceOffset, bytes);
+  }
+
  private:
   const VulkanDeviceFunctions& fns() const { return device_->functions(); }
+
+  // Host-visible, coherent memory (and staging not forced): transfers map the block.
+  bool mappable() const {
+    constexpr VkMemoryPropertyFlags kMappable =
+        VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+    return !forceStaging_ && (device_->memory().flags & kMappable) == kMappable;
+  }
+
+  // Maps block bytes [offset, offset + bytes) window by window and calls `each` with the mapped
+  // window, how far into the range it starts, and its size.
+  Status forEachMappedWindow(const Block& block, std::uint64_t offset, std::uint64_t bytes,
+                             const std::function<void(void*, std::uint64_t, std::uint64_t)>& each) {
+    const VkDeviceMemory memory = toMemory(block.handle);
+    for (std::uint64_t done = 0; done < bytes; done += kWindowBytes) {
+      const std::uint64_t chunk = std::min(kWindowBytes, bytes - done);
+      void* mapped = nullptr;
+      const VkResult result =
+          fns().mapMemory(device_->device(), memory, offset + done, chunk, 0, &mapped);
+      if (result != VK_SUCCESS) return vulkanError(result, "vkMapMemory");
+      each(mapped, done, chunk);
+      fns().unmapMemory(device_->device(), memory);
+    }
+    return Status::success();
+  }
+
+  Status copyMapped(const Block& destination, std::uint64_t destinationOffset, const Block& source,
+                    std::uint64_t sourceOffset, std::uint64_t bytes) {
+    if (destination.handle == source.handle) {
+      // One memory object is mapped once: map the span that holds both ranges.
+      const std::uint64_t low = std::min(destinationOffset, sourceOffset);
+      const std::uint64_t high = std::max(destinationOffset, sourceOffset) + bytes;
+      return withMapping(source, low, high - low, [&](unsigned char* mapped) {
+        std::memmove(mapped + (destinationOffset - low), mapped + (sourceOffset - low), bytes);
+      });
+    }
+    for (std::uint64_t done = 0; done < bytes; done += kWindowBytes) {
+      const std::uint64_t chunk = std::min(kWindowBytes, bytes - done);
+      Status written = Status::success();
+      RETURN_IF_ERROR(withMapping(source, sourceOffset + done, chunk, [&](unsigned char* from) {
+        written = withMapping(destination, destinationOffset + done, chunk,
+                              [&](unsigned char* to) { std::memcpy(to, from, chunk); });
+      }));
+      RETURN_IF_ERROR(written);
+    }
+    return Status::success();
+  }
+
+  // Maps block bytes [offset, offset + bytes) in one piece and calls `each` on it.
+  Status withMapping(const Block& block, std::uint64_t offset, std::uint64_t bytes,
+                     const std::function<void(unsigned char*)>& each) {
+    void* mapped = nullptr;
+    const VkResult result =
+        fns().mapMemory(device_->device(), toMemory(block.handle), offset, bytes, 0, &mapped);
+    if (result != VK_SUCCESS) return vulkanError(result, "vkMapMemory");
+    each(static_cast<unsigned char*>(mapped));
+    fns().unmapMemory(device_->device(), toMemory(block.handle));
+    return Status::success();
+  }
+
+  // Device memory the host cannot map: vkCmdCopyBuffer between windows bound to the blocks,
+  // window by window, in the order memmove needs when the ranges share one block. A window pair
+  // that overlaps in memory is bounced through the staging buffer (vkCmdCopyBuffer forbids
+  // overlapping regions).
+  Status copyThroughQueue(const Block& destination, std::uint64_t destinationOffset,
+                          const Block& source, std::uint64_t sourceOffset, std::uint64_t bytes) {
+    const bool sameBlock = destination.handle == source.handle;
+    const std::uint64_t distance = destinationOffset > sourceOffset
+                                       ? destinationOffset - sourceOffset
+                                       : sourceOffset - destinationOffset;
+    const bool backwards = sameBlock && destinationOffset > sourceOffset;
+    return throughStaging(std::min(bytes, kWindowBytes), [&](StagingSession& staging) -> Status {
+      const std::uint64_t windows = (bytes + kWindowBytes - 1) / kWindowBytes;
+      for (std::uint64_t step = 0; step < windows; ++step) {
+        const std::uint64_t window = backwards ? windows - 1 - step : step;
+        const std::uint64_t done = window * kWindowBytes;
+        const std::uint64_t chunk = std::min(kWindowBytes, bytes - done);
+        if (sameBlock && distance < chunk) {
+          RETURN_IF_ERROR(staging.transfer(toMemory(source.handle), source.bytes,
+                                           sourceOffset + done, chunk, /*toDevice=*/false));
+          RETURN_IF_ERROR(staging.transfer(toMemory(destination.handle), destination.bytes,
+                                           destinationOffset + done, chunk, /*toDevice=*/true));
+        } else {
+          RETURN_IF_ERROR(staging.copyBetween(toMemory(destination.handle), destination.bytes,
+                                              destinationOffset + done, toMemory(source.handle),
+                                              source.bytes, sourceOffset + done, chunk));
+        }
+      }
+      return Status::success();
+    });
+  }
+
+  // Runs `work` on the allocator's staging session (at least min(bytes, kWindowBytes) of
+  // staging), holding the queue for its duration. A session that failed is dropped (leaked when
+  // a copy timed out), so the next call starts with a fresh one.
+  Status throughStaging(std::uint64_t bytes, const std::function<Status(StagingSession&)>& work) {
+    std::lock_guard<std::mutex> lock(queueMutex_);
+    const std::uint64_t needed = std::max<std::uint64_t>(1, std::min(bytes, kWindowBytes));
+    if (staging_ == nullptr || staging_->bytes() < needed) {
+      staging_.reset();
+      auto fresh = std::make_unique<StagingSession>(*device_);
+      RETURN_IF_ERROR(fresh->init(std::min(kWindowBytes, std::bit_ceil(needed))));
+      staging_ = std::move(fresh);
+    }
+    Status done = work(*staging_);
+    if (!done.ok()) staging_.reset();
+    return done;
+  }
 
   // Maps the block window by window and tests it in place.
   Result<VerifyReport> verifyMapped(const Block& block) {
@@ -313,31 +303,29 @@ class VulkanAllocator final : public DeviceAllocator {
   }
 
   Result<VerifyReport> verifyThroughStaging(const Block& block) {
-    std::lock_guard<std::mutex> lock(queueMutex_);
-    StagingSession staging(*device_);
-    if (Status ready = staging.init(std::min(block.bytes, kWindowBytes)); !ready.ok()) {
-      return ready.error();
-    }
     const VkDeviceMemory memory = toMemory(block.handle);
     const std::uint64_t seed = nextVerifySeed();
     VerifyReport report;
     report.bytesTested = block.bytes;
-    auto start = std::chrono::steady_clock::now();
-    for (std::uint64_t offset = 0; offset < block.bytes; offset += kWindowBytes) {
-      const std::uint64_t bytes = std::min(kWindowBytes, block.bytes - offset);
-      writePattern(staging.mapped(), bytes, offset, seed);
-      Status copied = staging.transfer(memory, block.bytes, offset, bytes, /*toDevice=*/true);
-      if (!copied.ok()) return copied.error();
-    }
-    report.writeSeconds = secondsSince(start);
-    start = std::chrono::steady_clock::now();
-    for (std::uint64_t offset = 0; offset < block.bytes; offset += kWindowBytes) {
-      const std::uint64_t bytes = std::min(kWindowBytes, block.bytes - offset);
-      Status copied = staging.transfer(memory, block.bytes, offset, bytes, /*toDevice=*/false);
-      if (!copied.ok()) return copied.error();
-      addCheck(report, checkPattern(staging.mapped(), bytes, offset, seed));
-    }
-    report.readSeconds = secondsSince(start);
+    Status done = throughStaging(block.bytes, [&](StagingSession& staging) -> Status {
+      const std::uint64_t window = staging.bytes();
+      auto start = std::chrono::steady_clock::now();
+      for (std::uint64_t offset = 0; offset < block.bytes; offset += window) {
+        const std::uint64_t bytes = std::min(window, block.bytes - offset);
+        writePattern(staging.mapped(), bytes, offset, seed);
+        RETURN_IF_ERROR(staging.transfer(memory, block.bytes, offset, bytes, /*toDevice=*/true));
+      }
+      report.writeSeconds = secondsSince(start);
+      start = std::chrono::steady_clock::now();
+      for (std::uint64_t offset = 0; offset < block.bytes; offset += window) {
+        const std::uint64_t bytes = std::min(window, block.bytes - offset);
+        RETURN_IF_ERROR(staging.transfer(memory, block.bytes, offset, bytes, /*toDevice=*/false));
+        addCheck(report, checkPattern(staging.mapped(), bytes, offset, seed));
+      }
+      report.readSeconds = secondsSince(start);
+      return Status::success();
+    });
+    if (!done.ok()) return done.error();
     return report;
   }
 
@@ -347,7 +335,8 @@ class VulkanAllocator final : public DeviceAllocator {
   std::atomic<std::uint64_t> liveBytes_{0};
   std::mutex mutex_;               // guards live_
   std::set<VkDeviceMemory> live_;  // blocks not yet released, freed by the destructor
-  std::mutex queueMutex_;          // serialises staging verifies (the one queue)
+  std::mutex queueMutex_;  // serialises staging verifies and queue transfers (the one queue)
+  std::unique_ptr<StagingSession> staging_;  // guarded by queueMutex_; made on first use
 };
 
 }  // namespace

@@ -6,19 +6,26 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "devices/allocator.h"
 #include "memory/ledger_store.h"
 
 namespace deviceops::memory::testing {
 
-// Hands out numbered handles up to a capacity; counts driver calls.
+// Hands out numbered handles up to a capacity; counts driver calls. Transfers reach the first
+// `transferBackingBytes` of each block (a zero-filled host buffer made on the block's first
+// transfer, freed on release); ranges beyond are kInvalidArgument, like the simulated allocator.
 class CountingAllocatorDouble final : public devices::DeviceAllocator {
  public:
-  explicit CountingAllocatorDouble(std::uint64_t capacity) : capacity_(capacity) {}
+  explicit CountingAllocatorDouble(std::uint64_t capacity,
+                                   std::uint64_t transferBackingBytes = 1 << 20)
+      : capacity_(capacity), transferBackingBytes_(transferBackingBytes) {}
   std::string_view kind() const override { return "counting-double"; }
   Result<devices::Block> allocate(std::uint64_t bytes,
                                   const devices::AllocationOptions& options) override {
@@ -42,6 +49,7 @@ class CountingAllocatorDouble final : public devices::DeviceAllocator {
     }
     live_ -= it->second;
     outstanding_.erase(it);
+    backing_.erase(block.handle);
   }
   Result<devices::VerifyReport> verify(const devices::Block& block) override {
     devices::VerifyReport report;
@@ -57,16 +65,69 @@ class CountingAllocatorDouble final : public devices::DeviceAllocator {
     std::lock_guard lock(mutex_);
     return live_;
   }
+  Status write(const devices::Block& block, std::uint64_t offset, const void* source,
+               std::uint64_t bytes) override {
+    std::lock_guard lock(mutex_);
+    auto backing = backingFor(block, offset, bytes);
+    if (!backing.ok()) return backing.error();
+    if (bytes > 0) std::memcpy(*backing + offset, source, bytes);
+    ++transfers;
+    return Status::success();
+  }
+  Status read(const devices::Block& block, std::uint64_t offset, void* destination,
+              std::uint64_t bytes) override {
+    std::lock_guard lock(mutex_);
+    auto backing = backingFor(block, offset, bytes);
+    if (!backing.ok()) return backing.error();
+    if (bytes > 0) std::memcpy(destination, *backing + offset, bytes);
+    ++transfers;
+    return Status::success();
+  }
+  Status copy(const devices::Block& destination, std::uint64_t destinationOffset,
+              const devices::Block& source, std::uint64_t sourceOffset,
+              std::uint64_t bytes) override {
+    std::lock_guard lock(mutex_);
+    auto to = backingFor(destination, destinationOffset, bytes);
+    if (!to.ok()) return to.error();
+    auto from = backingFor(source, sourceOffset, bytes);
+    if (!from.ok()) return from.error();
+    if (bytes > 0) std::memmove(*to + destinationOffset, *from + sourceOffset, bytes);
+    ++transfers;
+    return Status::success();
+  }
+  std::optional<std::uint64_t> transferLimitBytes() const override { return transferBackingBytes_; }
   std::atomic<int> allocations{0};
   std::atomic<int> releases{0};
   std::atomic<int> invalidReleases{0};
+  std::atomic<int> transfers{0};  // successful write/read/copy calls
 
  private:
+  // The block's host buffer (made on first use), after the range checks. Precondition: mutex_.
+  Result<unsigned char*> backingFor(const devices::Block& block, std::uint64_t offset,
+                                    std::uint64_t bytes) {
+    RETURN_IF_ERROR(devices::checkTransferRange(block.bytes, offset, bytes));
+    if (bytes == 0) return static_cast<unsigned char*>(nullptr);
+    const std::uint64_t backed = std::min(block.bytes, transferBackingBytes_);
+    if (offset + bytes > backed) {
+      return makeError(ErrorCode::kInvalidArgument, "double: transfers reach only the first " +
+                                                        std::to_string(transferBackingBytes_) +
+                                                        " bytes of a block");
+    }
+    if (outstanding_.count(block.handle) == 0) {
+      return makeError(ErrorCode::kInvalidArgument, "double: not a live block");
+    }
+    std::vector<unsigned char>& buffer = backing_[block.handle];
+    if (buffer.empty()) buffer.resize(backed);
+    return buffer.data();
+  }
+
   mutable std::mutex mutex_;
   std::uint64_t capacity_;
+  const std::uint64_t transferBackingBytes_;
   std::uint64_t live_ = 0;
   std::uintptr_t nextHandle_ = 0;
   std::map<std::uintptr_t, std::uint64_t> outstanding_;
+  std::map<std::uintptr_t, std::vector<unsigned char>> backing_;  // block handle -> host buffer
 };
 
 // A stand-in for one hung driver call: a test closes the gate, the next driver call of a double
@@ -136,6 +197,22 @@ class GatedAllocatorDouble final : public devices::DeviceAllocator {
     return inner_.driverFreeBytes();
   }
   std::uint64_t liveBytes() const override { return inner_.liveBytes(); }
+  Status write(const devices::Block& block, std::uint64_t offset, const void* source,
+               std::uint64_t bytes) override {
+    return inner_.write(block, offset, source, bytes);
+  }
+  Status read(const devices::Block& block, std::uint64_t offset, void* destination,
+              std::uint64_t bytes) override {
+    return inner_.read(block, offset, destination, bytes);
+  }
+  Status copy(const devices::Block& destination, std::uint64_t destinationOffset,
+              const devices::Block& source, std::uint64_t sourceOffset,
+              std::uint64_t bytes) override {
+    return inner_.copy(destination, destinationOffset, source, sourceOffset, bytes);
+  }
+  std::optional<std::uint64_t> transferLimitBytes() const override {
+    return inner_.transferLimitBytes();
+  }
 
  private:
   CountingAllocatorDouble inner_;

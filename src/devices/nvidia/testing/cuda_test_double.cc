@@ -212,6 +212,11 @@ CUresult cuMemcpyDtoH_v2(void* destination, CUdeviceptr source, std::size_t byte
   return CUDA_SUCCESS;
 }
 
+CUresult cuMemcpyDtoD_v2(CUdeviceptr destination, CUdeviceptr source, std::size_t bytes) {
+  std::memmove(reinterpret_cast<void*>(destination), reinterpret_cast<const void*>(source), bytes);
+  return CUDA_SUCCESS;
+}
+
 }  // extern "C"
 
 #define DEVICEOPS_SAME_SIGNATURE(symbol)                                              \
@@ -236,4 +241,5 @@ DEVICEOPS_SAME_SIGNATURE(cuMemFree_v2);
 DEVICEOPS_SAME_SIGNATURE(cuMemsetD8_v2);
 DEVICEOPS_SAME_SIGNATURE(cuMemcpyHtoD_v2);
 DEVICEOPS_SAME_SIGNATURE(cuMemcpyDtoH_v2);
+DEVICEOPS_SAME_SIGNATURE(cuMemcpyDtoD_v2);
 #undef DEVICEOPS_SAME_SIGNATURE
