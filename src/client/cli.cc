@@ -217,6 +217,7 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err,
   addSuiteCommands(app, action);
   addGenerateCommands(app, action);
   addVaeCommands(app, action);
+  addTestingCommands(app, action);
 
   try {
     app.parse(argc, argv);

@@ -75,6 +75,8 @@ void addSuiteCommands(CLI::App& app, CommandAction& action);      // suites impo
 // generate "prompt" --suite ..., generation (alias generations) list|show|cancel
 void addGenerateCommands(CLI::App& app, CommandAction& action);
 void addVaeCommands(CLI::App& app, CommandAction& action);  // vae add|list|compare|select|remove
+// test quick|standard|long|health|runs|show|cancel, bench
+void addTestingCommands(CLI::App& app, CommandAction& action);
 
 // Reading server JSON defensively: a missing key, a null or a value of another type gives the
 // empty result, never an exception.
