@@ -201,6 +201,74 @@ Status readAuth(const toml::table& table, std::string_view origin, Config& confi
   return Status::success();
 }
 
+// stuckBit / flippingBit: { offset = <bytes>, bit = 0..63 [, value = 0|1] }, inside the backing.
+Status readSimulatedBit(const toml::table& table, std::string_view key, bool withValue,
+                        std::uint64_t backingBytes, std::string_view origin,
+                        devices::SimulatedBit& bit, unsigned* value) {
+  const std::string prefix = fmt::format("devices.simulated[].faults.{}.", key);
+  TableReader reader(table, prefix, origin);
+  bit.offset = kMaxByteSize;  // marks "missing"
+  reader.readBytes("offset", bit.offset);
+  std::int64_t number = -1;
+  reader.read("bit", number);
+  std::int64_t stuckTo = -1;
+  if (withValue) reader.read("value", stuckTo);
+  RETURN_IF_ERROR(reader.finish());
+  if (bit.offset == kMaxByteSize) return invalid(origin, prefix + "offset is required");
+  if (number < 0 || number > 63) return invalid(origin, prefix + "bit must be 0..63");
+  bit.bit = static_cast<unsigned>(number);
+  if (withValue) {
+    if (stuckTo != 0 && stuckTo != 1) return invalid(origin, prefix + "value must be 0 or 1");
+    *value = static_cast<unsigned>(stuckTo);
+  }
+  if (bit.byteOffset() >= backingBytes) {
+    return invalid(origin, fmt::format("{}offset: the bit lies at block byte {}, beyond the {} "
+                                       "bytes transfers reach (backing)",
+                                       prefix, bit.byteOffset(), backingBytes));
+  }
+  return Status::success();
+}
+
+Status readSimulatedFaults(const toml::table& table, std::string_view origin,
+                           devices::SimulatedDeviceSpec& spec) {
+  TableReader reader(table, "devices.simulated[].faults.", origin);
+  devices::SimulatedFaults& faults = spec.faults;
+  const toml::table* stuck = reader.subtable("stuckBit");
+  const toml::table* flipping = reader.subtable("flippingBit");
+  std::uint64_t cap = 0;
+  reader.readBytes("bandwidthCap", cap);
+  reader.read("eccDoubleBitErrors", faults.eccDoubleBitErrors);
+  std::uint64_t hangAfter = 0;
+  reader.read("hangAfterPolls", hangAfter);
+  std::uint64_t vanishAfter = 0;
+  reader.read("vanishAfterTransfers", vanishAfter);
+  RETURN_IF_ERROR(reader.finish());
+  if (stuck != nullptr) {
+    faults.stuckBit.emplace();
+    RETURN_IF_ERROR(readSimulatedBit(*stuck, "stuckBit", true, spec.backingBytes, origin,
+                                     *faults.stuckBit, &faults.stuckValue));
+  }
+  if (flipping != nullptr) {
+    faults.flippingBit.emplace();
+    RETURN_IF_ERROR(readSimulatedBit(*flipping, "flippingBit", false, spec.backingBytes, origin,
+                                     *faults.flippingBit, nullptr));
+  }
+  auto positive = [&](std::string_view key, std::uint64_t value, auto& target) -> Status {
+    if (table.get(key) == nullptr) return Status::success();
+    if (value == 0) {
+      return invalid(origin, fmt::format("devices.simulated[].faults.{} must be at least 1", key));
+    }
+    target = value;
+    return Status::success();
+  };
+  std::optional<std::uint64_t> capBytes;
+  RETURN_IF_ERROR(positive("bandwidthCap", cap, capBytes));
+  if (capBytes) faults.bandwidthCapBytesPerSecond = static_cast<double>(*capBytes);
+  RETURN_IF_ERROR(positive("hangAfterPolls", hangAfter, faults.hangAfterPolls));
+  RETURN_IF_ERROR(positive("vanishAfterTransfers", vanishAfter, faults.vanishAfterTransfers));
+  return Status::success();
+}
+
 Status readSimulated(const toml::array& entries, std::string_view origin, DevicesConfig& devices) {
   devices.simulated.devices.clear();
   for (const toml::node& node : entries) {
@@ -215,8 +283,22 @@ Status readSimulated(const toml::array& entries, std::string_view origin, Device
     reader.read("temperatureCelsius", spec.temperatureCelsius);
     reader.read("slowdownTemperatureCelsius", spec.slowdownTemperatureCelsius);
     reader.read("utilizationRatio", spec.utilizationRatio);
+    std::uint64_t peakBandwidth = 0;
+    reader.readBytes("peakBandwidth", peakBandwidth);
+    reader.readBytes("backing", spec.backingBytes);
+    const toml::table* faults = reader.subtable("faults");
     if (Status status = reader.finish(); !status.ok()) return status;
     if (count > 64) return invalid(origin, "devices.simulated[].count must be at most 64");
+    if (node.as_table()->get("peakBandwidth") != nullptr) {
+      if (peakBandwidth == 0) {
+        return invalid(origin, "devices.simulated[].peakBandwidth must be above 0 bytes/s");
+      }
+      spec.peakBandwidthBytesPerSecond = static_cast<double>(peakBandwidth);
+    }
+    if (spec.backingBytes == 0) {
+      return invalid(origin, "devices.simulated[].backing must be at least 1 byte");
+    }
+    if (faults != nullptr) RETURN_IF_ERROR(readSimulatedFaults(*faults, origin, spec));
     for (std::uint32_t i = 0; i < count; ++i) devices.simulated.devices.push_back(spec);
   }
   return Status::success();

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <string>
 
 namespace deviceops::config {
 namespace {
@@ -104,6 +105,98 @@ TEST(ConfigTest, BadConfigNamesTheKey) {
       {"[generation]\nmaxSide = 32", "generation.maxSide"},
       {"[generation]\nmaxBatch = \"many\"", "generation.maxBatch"},
       {"[generation]\nqueue = 3", "unknown key 'generation.queue'"},
+  };
+  for (const auto& [text, expected] : cases) {
+    SCOPED_TRACE(text);
+    auto parsed = parseConfig(text, "bad.toml");
+    ASSERT_FALSE(parsed.ok());
+    EXPECT_EQ(parsed.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_NE(parsed.error().message.find(expected), std::string::npos) << parsed.error().message;
+    EXPECT_EQ(parsed.error().message.rfind("bad.toml", 0), 0u);
+  }
+}
+
+TEST(ConfigTest, SimulatedDevicesWithFaults) {
+  auto parsed = parseConfig(R"(
+[[devices.simulated]]
+count = 2
+name = "Faulty GPU"
+memory = "1GiB"
+peakBandwidth = "100GB"
+backing = "8MiB"
+[devices.simulated.faults]
+stuckBit = { offset = "1MiB", bit = 3, value = 1 }
+flippingBit = { offset = "2MiB", bit = 7 }
+bandwidthCap = "2GB"
+eccDoubleBitErrors = 2
+hangAfterPolls = 3
+vanishAfterTransfers = 10
+[[devices.simulated]]
+name = "Healthy GPU"
+)",
+                            "faults.toml");
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  const auto& devices = parsed->devices.simulated.devices;
+  ASSERT_EQ(devices.size(), 3u);
+  for (int i = 0; i < 2; ++i) {
+    SCOPED_TRACE(i);
+    const devices::SimulatedDeviceSpec& spec = devices[i];
+    EXPECT_EQ(spec.name, "Faulty GPU");
+    EXPECT_EQ(spec.memoryBytes, 1ull << 30);
+    EXPECT_EQ(spec.peakBandwidthBytesPerSecond, 100e9);
+    EXPECT_EQ(spec.backingBytes, 8ull << 20);
+    const devices::SimulatedFaults& faults = spec.faults;
+    ASSERT_TRUE(faults.stuckBit.has_value());
+    EXPECT_EQ(faults.stuckBit->offset, 1ull << 20);
+    EXPECT_EQ(faults.stuckBit->bit, 3u);
+    EXPECT_EQ(faults.stuckValue, 1u);
+    ASSERT_TRUE(faults.flippingBit.has_value());
+    EXPECT_EQ(faults.flippingBit->offset, 2ull << 20);
+    EXPECT_EQ(faults.flippingBit->bit, 7u);
+    EXPECT_EQ(faults.bandwidthCapBytesPerSecond, 2e9);
+    EXPECT_EQ(faults.eccDoubleBitErrors, 2u);
+    EXPECT_EQ(faults.hangAfterPolls, 3u);
+    EXPECT_EQ(faults.vanishAfterTransfers, 10u);
+  }
+  const devices::SimulatedDeviceSpec& healthy = devices[2];
+  EXPECT_FALSE(healthy.faults.any());
+  EXPECT_EQ(healthy.peakBandwidthBytesPerSecond, std::nullopt);
+  EXPECT_EQ(healthy.backingBytes, 64ull << 20);
+}
+
+TEST(ConfigTest, BadSimulatedFaultsNameTheKey) {
+  const std::string entry = "[[devices.simulated]]\nbacking = \"4MiB\"\n";
+  const std::string faults = entry + "[devices.simulated.faults]\n";
+  const std::pair<std::string, const char*> cases[] = {
+      {entry + "peakBandwidth = \"fast\"", "devices.simulated[].peakBandwidth"},
+      {entry + "peakBandwidth = 0", "peakBandwidth must be above 0"},
+      {"[[devices.simulated]]\nbacking = 0", "backing must be at least 1"},
+      {"[[devices.simulated]]\nbacking = \"lots\"", "devices.simulated[].backing"},
+      {entry + "faults = 3", "'devices.simulated[].faults' must be a table"},
+      {faults + "stuckbit = { offset = 0, bit = 1, value = 0 }",
+       "unknown key 'devices.simulated[].faults.stuckbit'"},
+      {faults + "stuckBit = 5", "'devices.simulated[].faults.stuckBit' must be a table"},
+      {faults + "stuckBit = { bit = 1, value = 0 }", "faults.stuckBit.offset is required"},
+      {faults + "stuckBit = { offset = 8, value = 0 }", "faults.stuckBit.bit must be 0..63"},
+      {faults + "stuckBit = { offset = 8, bit = 64, value = 0 }", "bit must be 0..63"},
+      {faults + "stuckBit = { offset = 8, bit = -1, value = 0 }", "faults.stuckBit.bit"},
+      {faults + "stuckBit = { offset = 8, bit = 1 }", "faults.stuckBit.value must be 0 or 1"},
+      {faults + "stuckBit = { offset = 8, bit = 1, value = 2 }", "value must be 0 or 1"},
+      {faults + "stuckBit = { offset = 8, bit = 1, value = 0, colour = 1 }",
+       "unknown key 'devices.simulated[].faults.stuckBit.colour'"},
+      {faults + "stuckBit = { offset = \"4MiB\", bit = 0, value = 0 }",
+       "block byte 4194304, beyond the 4194304 bytes"},
+      {faults + "flippingBit = { offset = \"4MiB\", bit = 0 }", "faults.flippingBit.offset"},
+      {faults + "flippingBit = { offset = \"4194303\", bit = 8 }", "block byte 4194304"},
+      {faults + "flippingBit = { offset = 0, bit = 1, value = 1 }",
+       "unknown key 'devices.simulated[].faults.flippingBit.value'"},
+      {faults + "bandwidthCap = 0", "faults.bandwidthCap must be at least 1"},
+      {faults + "bandwidthCap = \"2 parsecs\"", "devices.simulated[].faults.bandwidthCap"},
+      {faults + "eccDoubleBitErrors = -2", "devices.simulated[].faults.eccDoubleBitErrors"},
+      {faults + "eccDoubleBitErrors = \"two\"", "faults.eccDoubleBitErrors"},
+      {faults + "hangAfterPolls = 0", "faults.hangAfterPolls must be at least 1"},
+      {faults + "hangAfterPolls = 1.5", "faults.hangAfterPolls"},
+      {faults + "vanishAfterTransfers = 0", "faults.vanishAfterTransfers must be at least 1"},
   };
   for (const auto& [text, expected] : cases) {
     SCOPED_TRACE(text);

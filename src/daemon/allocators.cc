@@ -7,11 +7,26 @@
 #include "devices/allocator.h"
 
 namespace deviceops::daemon {
+namespace {
 
-memory::AllocatorFactory allocatorFactory() {
-  return [](const devices::DeviceView& view) -> Result<std::unique_ptr<devices::DeviceAllocator>> {
+Result<std::unique_ptr<devices::DeviceAllocator>> simulatedAllocator(
+    const std::shared_ptr<devices::SimulatedFleet>& fleet, const devices::DeviceRecord& record) {
+  const nlohmann::json* index =
+      record.properties.contains("index") ? &record.properties["index"] : nullptr;
+  if (fleet != nullptr && index != nullptr && index->is_number_unsigned() &&
+      index->get<std::size_t>() < fleet->size()) {
+    return devices::makeSimulatedAllocator(fleet, index->get<std::size_t>());
+  }
+  return devices::makeSimulatedAllocator(record.memory.totalBytes);
+}
+
+}  // namespace
+
+memory::AllocatorFactory allocatorFactory(std::shared_ptr<devices::SimulatedFleet> simulatedFleet) {
+  return [simulatedFleet = std::move(simulatedFleet)](
+             const devices::DeviceView& view) -> Result<std::unique_ptr<devices::DeviceAllocator>> {
     const devices::DeviceRecord& record = view.record;
-    if (record.simulated) return devices::makeSimulatedAllocator(record.memory.totalBytes);
+    if (record.simulated) return simulatedAllocator(simulatedFleet, record);
     if (record.type == devices::DeviceType::kCpu) return devices::makeCpuAllocator();
     const auto has = [&](std::string_view backend) {
       return std::find(view.backends.begin(), view.backends.end(), backend) != view.backends.end();

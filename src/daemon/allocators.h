@@ -3,13 +3,19 @@
 // ledger takes the factory as a constructor argument and never names a vendor.
 #pragma once
 
+#include <memory>
+
+#include "devices/simulated/simulated_fleet.h"
 #include "memory/memory_service.h"
 
 namespace deviceops::daemon {
 
-// simulated -> makeSimulatedAllocator(total), cpu -> makeCpuAllocator, reported by "nvidia" (with a
-// UUID) -> makeCudaAllocator, else by "vulkan" (with a UUID; amd GPUs too) -> makeVulkanAllocator;
-// anything else: kUnavailable with the reason. The factory is stateless and thread-safe.
-memory::AllocatorFactory allocatorFactory();
+// simulated -> makeSimulatedAllocator(simulatedFleet, properties.index) (the fleet the simulated
+// backend reports, so faults and vanishing are shared; without a fleet, or for an index it does
+// not hold: a fault-free makeSimulatedAllocator(total)), cpu -> makeCpuAllocator, reported by
+// "nvidia" (with a UUID) -> makeCudaAllocator, else by "vulkan" (with a UUID; amd GPUs too) ->
+// makeVulkanAllocator; anything else: kUnavailable with the reason. The factory holds the fleet
+// (may be null) and is thread-safe.
+memory::AllocatorFactory allocatorFactory(std::shared_ptr<devices::SimulatedFleet> simulatedFleet);
 
 }  // namespace deviceops::daemon

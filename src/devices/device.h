@@ -52,6 +52,9 @@ struct MemoryInfo {
   std::uint64_t totalBytes = 0;            // device-local memory (RAM for the CPU)
   std::optional<std::uint64_t> usedBytes;  // as the driver reports it
   std::optional<std::uint64_t> freeBytes;  // as the driver reports it
+  // Theoretical peak memory bandwidth in bytes per second, when it can be known (nvidia: bus
+  // width x max memory clock x 2; simulated: configured). Unset for the cpu and vulkan backends.
+  std::optional<double> peakBandwidthBytesPerSecond;
 };
 
 struct DeviceRecord {
@@ -95,6 +98,10 @@ class Backend {
   // A device that fails mid-query is returned with queryError set, not dropped.
   // An Error here means the whole backend stopped answering.
   virtual Result<std::vector<DeviceRecord>> poll() = 0;
+  // Asks a poll() in progress on another thread to return soon; poll() may fail from then on.
+  // Inventory::stop calls it before joining the polling thread. May be called concurrently
+  // with poll(). Default: nothing (a real driver call cannot be cut short).
+  virtual void interrupt() {}
 };
 
 }  // namespace deviceops::devices

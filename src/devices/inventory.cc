@@ -65,6 +65,7 @@ void Inventory::stop() {
     stopping_ = true;
   }
   changed_.notify_all();
+  for (auto& slot : slots_) slot->backend->interrupt();
   for (auto& slot : slots_) {
     if (slot->thread.joinable()) slot->thread.join();
   }

@@ -58,7 +58,8 @@ class Inventory {
   // Opens every backend and starts polling. Returns once every backend has answered its first
   // poll or failed to open, or after options.startupWait, whichever is first.
   void start();
-  // Stops the polling threads (joins; a backend stuck in a driver call is detached).
+  // Stops the polling threads: asks every backend to interrupt() a poll in progress, then joins
+  // (a backend stuck in a driver call it cannot interrupt delays this until the call returns).
   void stop();
 
   // The latest published snapshot; never null after construction.

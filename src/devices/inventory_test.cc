@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "devices/simulated/simulated_backend.h"
+#include "devices/simulated/simulated_fleet.h"
 
 namespace deviceops::devices {
 namespace {
@@ -147,6 +148,54 @@ TEST(InventoryTest, HungBackendMakesItsDevicesLostWhileOthersStayFresh) {
   ASSERT_TRUE(eventually([&] {
     return inventory.snapshot()->find("scripted-a")->health.status == HealthStatus::kHealthy;
   }));
+}
+
+// A simulated hangAfterPolls fault: the backend's 4th poll blocks; its device becomes lost
+// (backendNotResponding) while the other backend stays fresh, and stop() still returns, because
+// it interrupts the hung poll.
+TEST(InventoryTest, SimulatedHangMakesTheDeviceLostAndStopStillReturns) {
+  SimulatedBackendOptions simulated;
+  simulated.devices.resize(1);
+  simulated.devices[0].faults.hangAfterPolls = 3;
+  auto fleet = std::make_shared<SimulatedFleet>(simulated);
+  auto script = std::make_shared<ScriptedBackendDouble::Script>();
+  std::vector<std::unique_ptr<Backend>> backends;
+  backends.push_back(makeSimulatedBackend(fleet));
+  backends.push_back(std::make_unique<ScriptedBackendDouble>(script));
+  Inventory inventory(std::move(backends), fastOptions());
+  inventory.start();
+  ASSERT_TRUE(eventually([&] {
+    const DeviceView* device = inventory.snapshot()->find("sim-0");
+    return device != nullptr && device->health.status == HealthStatus::kLost &&
+           device->health.reasons.at(0).code == "backendNotResponding";
+  }));
+  EXPECT_EQ(fleet->polls(), 4u);
+  EXPECT_EQ(inventory.snapshot()->find("scripted-a")->health.status, HealthStatus::kHealthy);
+  inventory.stop();
+  EXPECT_EQ(fleet->polls(), 4u);
+}
+
+// A simulated vanishAfterTransfers fault seen through the inventory: the device is lost.
+TEST(InventoryTest, SimulatedDeviceThatVanishesIsReportedLost) {
+  SimulatedBackendOptions simulated;
+  simulated.devices.resize(2);
+  simulated.devices[1].faults.vanishAfterTransfers = 1;
+  auto fleet = std::make_shared<SimulatedFleet>(simulated);
+  std::vector<std::unique_ptr<Backend>> backends;
+  backends.push_back(makeSimulatedBackend(fleet));
+  Inventory inventory(std::move(backends), fastOptions());
+  inventory.start();
+  ASSERT_EQ(inventory.snapshot()->find("sim-1")->health.status, HealthStatus::kHealthy);
+  auto allocator = makeSimulatedAllocator(fleet, 1);
+  ASSERT_TRUE(allocator.ok());
+  auto block = (*allocator)->allocate(64, {});
+  ASSERT_TRUE(block.ok());
+  std::uint64_t word = 1;
+  ASSERT_TRUE((*allocator)->write(*block, 0, &word, 8).ok());
+  ASSERT_TRUE(eventually(
+      [&] { return inventory.snapshot()->find("sim-1")->health.status == HealthStatus::kLost; }));
+  EXPECT_EQ(inventory.snapshot()->find("sim-0")->health.status, HealthStatus::kHealthy);
+  (*allocator)->release(*block);
 }
 
 }  // namespace

@@ -159,6 +159,8 @@ std::optional<Card> AmdBackend::openCard(const fs::path& cardFolder) const {
   record.vendor = "AMD";
   record.name = readStatic(card.device / "product_name", amdgpu::parseTextLine)
                     .value_or(amdgpu::marketingName(uevent->deviceId));
+  // memory.peakBandwidthBytesPerSecond stays unset: sysfs gives the memory clock levels
+  // (pp_dpm_mclk) but not the VRAM bus width (only the amdgpu info ioctl knows it).
   record.memory.totalBytes =
       readStatic(card.device / "mem_info_vram_total", amdgpu::parseUnsigned).value_or(0);
   record.readings.pcieLinkGenerationMax =

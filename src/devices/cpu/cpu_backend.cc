@@ -266,6 +266,8 @@ DeviceRecord CpuBackend::pollUnguarded() {
   }
   previousTimes_ = *times;
 
+  // memory.peakBandwidthBytesPerSecond stays unset: procfs/sysfs say nothing of the memory
+  // channels and speed (that needs SMBIOS/DMI tables, readable by root only).
   record.memory.totalBytes = memory->totalBytes;
   if (memory->availableBytes && *memory->availableBytes <= memory->totalBytes) {
     record.memory.freeBytes = *memory->availableBytes;

@@ -152,11 +152,23 @@ NvidiaDevice describeDevice(const NvmlLibrary& nvml, unsigned int index,
   }
   if (auto mhz = readClock(query, kMaxClock, api.nvmlDeviceGetMaxClockInfo, NVML_CLOCK_SM))
     clocks["smMaxMhz"] = *mhz;
-  if (auto mhz = readClock(query, kMaxClock, api.nvmlDeviceGetMaxClockInfo, NVML_CLOCK_MEM)) {
-    readings.memoryClockMaxMhz = *mhz;
-    clocks["memoryMaxMhz"] = *mhz;
+  std::optional<unsigned int> memoryMaxMhz =
+      readClock(query, kMaxClock, api.nvmlDeviceGetMaxClockInfo, NVML_CLOCK_MEM);
+  if (memoryMaxMhz) {
+    readings.memoryClockMaxMhz = *memoryMaxMhz;
+    clocks["memoryMaxMhz"] = *memoryMaxMhz;
   }
   record.properties["clocks"] = std::move(clocks);
+  // Peak memory bandwidth: needs the bus width too (absent on old drivers: left unset).
+  unsigned int busWidthBits = 0;
+  if (query.call("nvmlDeviceGetMemoryBusWidth", api.nvmlDeviceGetMemoryBusWidth, &busWidthBits) ==
+      NVML_SUCCESS) {
+    record.properties["memoryBusWidthBits"] = busWidthBits;
+    if (memoryMaxMhz) {
+      record.memory.peakBandwidthBytesPerSecond =
+          peakMemoryBandwidthBytesPerSecond(busWidthBits, *memoryMaxMhz);
+    }
+  }
 
   unsigned int celsius = 0;
   if (query.call("nvmlDeviceGetTemperatureThreshold", api.nvmlDeviceGetTemperatureThreshold,

@@ -118,6 +118,9 @@ TEST(NvidiaBackendTest, TestDoubleReportsTwoDevicesWithNormalizedFields) {
   EXPECT_EQ(p["pcie"]["generation"], 5);
   EXPECT_EQ(p["ecc"]["aggregateCorrected"], 17);
   EXPECT_EQ(p["reservedMemoryBytes"], kGiB / 2);
+  // 5120 bits x 2619 MHz x 2 (double data rate) / 8.
+  EXPECT_EQ(p["memoryBusWidthBits"], 5120);
+  EXPECT_EQ(h100.memory.peakBandwidthBytesPerSecond, 3352320000000.0);
   // Two processes, returned after an NVML_ERROR_INSUFFICIENT_SIZE round trip; one of them with
   // memory NVML cannot see (NVML_VALUE_NOT_AVAILABLE -> absent).
   const nlohmann::json expectedProcesses =
@@ -139,6 +142,20 @@ TEST(NvidiaBackendTest, TestDoubleReportsTwoDevicesWithNormalizedFields) {
   EXPECT_EQ(a100.readings.pcieLinkGeneration, 3);
   EXPECT_EQ(a100.readings.pcieLinkGenerationMax, 4);
   EXPECT_EQ(a100.properties["processes"], nlohmann::json::array());
+  EXPECT_EQ(a100.memory.peakBandwidthBytesPerSecond, 1555200000000.0);  // 5120 bits, 1215 MHz
+}
+
+TEST(NvidiaBackendTest, PeakBandwidthIsUnsetWithoutTheBusWidth) {
+  ScopedEnv noBusWidth("NVML_TEST_DOUBLE_NO_BUS_WIDTH", "1");
+  const std::vector<DeviceRecord> records = openAndPoll(testDoubleOptions());
+  ASSERT_EQ(records.size(), 2u);
+  for (const DeviceRecord& record : records) {
+    SCOPED_TRACE(record.name);
+    EXPECT_FALSE(record.queryError.has_value());
+    EXPECT_EQ(record.memory.peakBandwidthBytesPerSecond, std::nullopt);
+    EXPECT_FALSE(record.properties.contains("memoryBusWidthBits"));
+    EXPECT_TRUE(record.readings.memoryClockMaxMhz.has_value());
+  }
 }
 
 TEST(NvidiaBackendTest, FailedInitIsUnavailableWithTheNvmlErrorString) {
@@ -329,6 +346,16 @@ TEST(NvmlHelpersTest, DecodesThrottleReasons) {
     EXPECT_EQ(decoded.thermal, c.thermal);
     EXPECT_EQ(decoded.power, c.power);
   }
+}
+
+TEST(NvmlHelpersTest, PeakMemoryBandwidthIsBusWidthTimesDoubleDataRateClock) {
+  // H100 SXM: 5120-bit HBM3 at 2619 MHz -> 3.35 TB/s, NVIDIA's spec sheet figure.
+  EXPECT_EQ(nvidia::peakMemoryBandwidthBytesPerSecond(5120, 2619), 3352320000000.0);
+  EXPECT_NEAR(*nvidia::peakMemoryBandwidthBytesPerSecond(5120, 2619) / 1e12, 3.35, 0.01);
+  // RTX 4090: 384-bit GDDR6X, NVML's memory clock 10501 MHz -> 1.008 TB/s.
+  EXPECT_EQ(nvidia::peakMemoryBandwidthBytesPerSecond(384, 10501), 1008096000000.0);
+  EXPECT_EQ(nvidia::peakMemoryBandwidthBytesPerSecond(0, 2619), std::nullopt);
+  EXPECT_EQ(nvidia::peakMemoryBandwidthBytesPerSecond(5120, 0), std::nullopt);
 }
 
 TEST(NvmlHelpersTest, FormatsCudaVersionsAndUuids) {

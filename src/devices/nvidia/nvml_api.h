@@ -179,6 +179,8 @@ struct NvmlFunctions {
   nvmlReturn_t (*nvmlDeviceGetMaxPcieLinkGeneration)(nvmlDevice_t device,
                                                      unsigned int* generation) = nullptr;
   nvmlReturn_t (*nvmlDeviceGetMaxPcieLinkWidth)(nvmlDevice_t device, unsigned int* width) = nullptr;
+  nvmlReturn_t (*nvmlDeviceGetMemoryBusWidth)(nvmlDevice_t device,
+                                              unsigned int* busWidth) = nullptr;
   nvmlReturn_t (*nvmlDeviceGetCudaComputeCapability)(nvmlDevice_t device, int* major,
                                                      int* minor) = nullptr;
   nvmlReturn_t (*nvmlDeviceGetComputeRunningProcesses_v3)(nvmlDevice_t device,

@@ -69,6 +69,7 @@ Result<std::unique_ptr<NvmlLibrary>> NvmlLibrary::open(const std::string& path) 
   DEVICEOPS_RESOLVE(nvmlDeviceGetCurrPcieLinkWidth);
   DEVICEOPS_RESOLVE(nvmlDeviceGetMaxPcieLinkGeneration);
   DEVICEOPS_RESOLVE(nvmlDeviceGetMaxPcieLinkWidth);
+  DEVICEOPS_RESOLVE(nvmlDeviceGetMemoryBusWidth);
   DEVICEOPS_RESOLVE(nvmlDeviceGetCudaComputeCapability);
   DEVICEOPS_RESOLVE(nvmlDeviceGetComputeRunningProcesses_v3);
 #undef DEVICEOPS_RESOLVE
@@ -135,6 +136,14 @@ std::optional<std::string> normalizeGpuUuid(std::string_view nvmlUuid) {
 
 std::string cudaVersionString(int version) {
   return fmt::format("{}.{}", version / 1000, (version % 1000) / 10);
+}
+
+std::optional<double> peakMemoryBandwidthBytesPerSecond(unsigned int busWidthBits,
+                                                        unsigned int maxMemoryClockMhz) {
+  if (busWidthBits == 0 || maxMemoryClockMhz == 0) return std::nullopt;
+  // Two transfers per clock (double data rate), as NVML reports HBM and GDDR clocks.
+  return static_cast<double>(busWidthBits) / 8.0 * static_cast<double>(maxMemoryClockMhz) * 1e6 *
+         2.0;
 }
 
 ThrottleReasons decodeThrottleReasons(unsigned long long mask) {

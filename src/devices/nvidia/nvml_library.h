@@ -62,6 +62,12 @@ std::optional<std::string> normalizeGpuUuid(std::string_view nvmlUuid);
 // report it) as "major.minor": 12040 -> "12.4".
 std::string cudaVersionString(int version);
 
+// Theoretical peak memory bandwidth in bytes per second from nvmlDeviceGetMemoryBusWidth (bits)
+// and nvmlDeviceGetMaxClockInfo(NVML_CLOCK_MEM) (MHz): width / 8 x clock x 2 (double data
+// rate). An H100 SXM: 5120 bits, 2619 MHz -> 3.352e12. nullopt when either is 0.
+std::optional<double> peakMemoryBandwidthBytesPerSecond(unsigned int busWidthBits,
+                                                        unsigned int maxMemoryClockMhz);
+
 // A clocks event (throttle) reason bitmask decoded.
 struct ThrottleReasons {
   std::vector<std::string> names;  // gpuIdle, swPowerCap, ... in bit order; unknown bits omitted

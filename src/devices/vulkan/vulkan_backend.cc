@@ -252,6 +252,8 @@ class VulkanBackend final : public Backend {
       heaps.push_back(std::move(entry));
     }
     record.properties["memoryHeaps"] = std::move(heaps);
+    // memory.peakBandwidthBytesPerSecond stays unset: Vulkan exposes no bus width or memory
+    // clock.
     record.memory.totalBytes = totalBytes;
     if (device.hasMemoryBudget) {
       record.memory.usedBytes = usedBytes;

@@ -17,6 +17,7 @@ struct FakeGpu {
   int computeMinor;
   int multiprocessorCount;
   unsigned long long throttleMask;
+  unsigned int memoryBusWidthBits;  // nvmlDeviceGetMemoryBusWidth
 };
 
 inline constexpr unsigned long long kGiB = 1ULL << 30;
@@ -34,7 +35,8 @@ inline constexpr FakeGpu kFakeGpus[2] = {
      9,
      0,
      132,
-     0x1},  // gpuIdle
+     0x1,  // gpuIdle
+     5120},
     {"NVIDIA A100-SXM4-40GB",
      "GPU-0A1B2C3D-4E5F-6071-8293-A4B5C6D7E8F9",
      {0x0a, 0x1b, 0x2c, 0x3d, 0x4e, 0x5f, 0x60, 0x71, 0x82, 0x93, 0xa4, 0xb5, 0xc6, 0xd7, 0xe8,
@@ -47,7 +49,8 @@ inline constexpr FakeGpu kFakeGpus[2] = {
      8,
      0,
      108,
-     0x4 | 0x20 | 0x80},  // swPowerCap | swThermalSlowdown | hwPowerBrakeSlowdown
+     0x4 | 0x20 | 0x80,  // swPowerCap | swThermalSlowdown | hwPowerBrakeSlowdown
+     5120},
 };
 
 }  // namespace deviceops::devices::nvidia::testing

@@ -5,6 +5,7 @@
 //   NVML_TEST_DOUBLE_LOST_DEVICE=1   device 1's memory queries return NVML_ERROR_GPU_IS_LOST
 //   NVML_TEST_DOUBLE_NO_ECC=1        ECC queries return NVML_ERROR_NOT_SUPPORTED
 //   NVML_TEST_DOUBLE_NO_MEMORY_V2=1  nvmlDeviceGetMemoryInfo_v2 returns FUNCTION_NOT_FOUND
+//   NVML_TEST_DOUBLE_NO_BUS_WIDTH=1  nvmlDeviceGetMemoryBusWidth returns FUNCTION_NOT_FOUND
 // nvmlDeviceGetCurrentClocksEventReasons is deliberately not exported (a pre-535 driver), so the
 // backend's fallback to ...ThrottleReasons is exercised.
 //
@@ -77,6 +78,7 @@ struct State {
   bool lostDevice = false;
   bool noEcc = false;
   bool noMemoryV2 = false;
+  bool noBusWidth = false;
 };
 State state;
 char handleTokens[kDeviceCount];  // a device handle points at its token
@@ -123,6 +125,7 @@ nvmlReturn_t nvmlInit_v2() {
   state.lostDevice = envFlag("NVML_TEST_DOUBLE_LOST_DEVICE");
   state.noEcc = envFlag("NVML_TEST_DOUBLE_NO_ECC");
   state.noMemoryV2 = envFlag("NVML_TEST_DOUBLE_NO_MEMORY_V2");
+  state.noBusWidth = envFlag("NVML_TEST_DOUBLE_NO_BUS_WIDTH");
   ++state.initCount;
   return NVML_SUCCESS;
 }
@@ -320,6 +323,14 @@ nvmlReturn_t nvmlDeviceGetMaxPcieLinkWidth(nvmlDevice_t device, unsigned int* wi
   return readUnsigned(device, width, &FakeReadings::pcieWidthMax);
 }
 
+nvmlReturn_t nvmlDeviceGetMemoryBusWidth(nvmlDevice_t device, unsigned int* busWidth) {
+  int index = 0;
+  if (nvmlReturn_t r = check(device, busWidth, &index); r != NVML_SUCCESS) return r;
+  if (state.noBusWidth) return NVML_ERROR_FUNCTION_NOT_FOUND;
+  *busWidth = kFakeGpus[index].memoryBusWidthBits;
+  return NVML_SUCCESS;
+}
+
 nvmlReturn_t nvmlDeviceGetCudaComputeCapability(nvmlDevice_t device, int* major, int* minor) {
   int index = 0;
   if (nvmlReturn_t r = check(device, major, &index); r != NVML_SUCCESS) return r;
@@ -377,6 +388,7 @@ DEVICEOPS_SAME_SIGNATURE(nvmlDeviceGetCurrPcieLinkGeneration);
 DEVICEOPS_SAME_SIGNATURE(nvmlDeviceGetCurrPcieLinkWidth);
 DEVICEOPS_SAME_SIGNATURE(nvmlDeviceGetMaxPcieLinkGeneration);
 DEVICEOPS_SAME_SIGNATURE(nvmlDeviceGetMaxPcieLinkWidth);
+DEVICEOPS_SAME_SIGNATURE(nvmlDeviceGetMemoryBusWidth);
 DEVICEOPS_SAME_SIGNATURE(nvmlDeviceGetCudaComputeCapability);
 DEVICEOPS_SAME_SIGNATURE(nvmlDeviceGetComputeRunningProcesses_v3);
 #undef DEVICEOPS_SAME_SIGNATURE
