@@ -11,11 +11,9 @@ namespace {
 
 Result<std::unique_ptr<devices::DeviceAllocator>> simulatedAllocator(
     const std::shared_ptr<devices::SimulatedFleet>& fleet, const devices::DeviceRecord& record) {
-  const nlohmann::json* index =
-      record.properties.contains("index") ? &record.properties["index"] : nullptr;
-  if (fleet != nullptr && index != nullptr && index->is_number_unsigned() &&
-      index->get<std::size_t>() < fleet->size()) {
-    return devices::makeSimulatedAllocator(fleet, index->get<std::size_t>());
+  const std::optional<std::size_t> index = devices::simulatedFleetIndex(record);
+  if (fleet != nullptr && index && *index < fleet->size()) {
+    return devices::makeSimulatedAllocator(fleet, *index);
   }
   return devices::makeSimulatedAllocator(record.memory.totalBytes);
 }

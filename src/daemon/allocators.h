@@ -10,10 +10,10 @@
 
 namespace deviceops::daemon {
 
-// simulated -> makeSimulatedAllocator(simulatedFleet, properties.index) (the fleet the simulated
-// backend reports, so faults and vanishing are shared; without a fleet, or for an index it does
-// not hold: a fault-free makeSimulatedAllocator(total)), cpu -> makeCpuAllocator, reported by
-// "nvidia" (with a UUID) -> makeCudaAllocator, else by "vulkan" (with a UUID; amd GPUs too) ->
+// simulated -> makeSimulatedAllocator(simulatedFleet, simulatedFleetIndex(record)) (the fleet the
+// simulated backend reports, so faults and vanishing are shared; without a fleet, or for an index
+// it does not hold: a fault-free makeSimulatedAllocator(total)), cpu -> makeCpuAllocator, reported
+// by "nvidia" (with a UUID) -> makeCudaAllocator, else by "vulkan" (with a UUID; amd GPUs too) ->
 // makeVulkanAllocator; anything else: kUnavailable with the reason. The factory holds the fleet
 // (may be null) and is thread-safe.
 memory::AllocatorFactory allocatorFactory(std::shared_ptr<devices::SimulatedFleet> simulatedFleet);

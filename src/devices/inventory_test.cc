@@ -198,5 +198,30 @@ TEST(InventoryTest, SimulatedDeviceThatVanishesIsReportedLost) {
   (*allocator)->release(*block);
 }
 
+// The daemon finds a simulated device's fleet index in the snapshot form of its record.
+TEST(InventoryTest, SimulatedFleetIndexSurvivesMerging) {
+  SimulatedBackendOptions simulated;
+  simulated.devices.resize(3);
+  std::vector<std::unique_ptr<Backend>> backends;
+  backends.push_back(makeSimulatedBackend(simulated));
+  backends.push_back(
+      std::make_unique<ScriptedBackendDouble>(std::make_shared<ScriptedBackendDouble::Script>()));
+  Inventory inventory(std::move(backends), fastOptions());
+  inventory.start();
+  auto snapshot = inventory.snapshot();
+  for (std::size_t index = 0; index < 3; ++index) {
+    const DeviceView* view = snapshot->find("sim-" + std::to_string(index));
+    ASSERT_NE(view, nullptr);
+    EXPECT_EQ(simulatedFleetIndex(view->record), index);
+  }
+  EXPECT_EQ(simulatedFleetIndex(snapshot->find("scripted-a")->record), std::nullopt);
+  DeviceRecord odd = snapshot->find("sim-1")->record;
+  for (const char* key : {"", "x", "1x", "-1"}) {
+    SCOPED_TRACE(key);
+    odd.localKey = key;
+    EXPECT_EQ(simulatedFleetIndex(odd), std::nullopt);
+  }
+}
+
 }  // namespace
 }  // namespace deviceops::devices

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <thread>
 
 namespace deviceops::devices {
@@ -71,6 +72,15 @@ void SimulatedFleet::interruptPolls() {
 std::uint64_t SimulatedFleet::polls() const {
   std::lock_guard lock(pollMutex_);
   return polls_;
+}
+
+std::optional<std::size_t> simulatedFleetIndex(const DeviceRecord& record) {
+  if (!record.simulated || record.backend != "simulated") return std::nullopt;
+  const std::string& key = record.localKey;
+  std::size_t index = 0;
+  const auto [end, error] = std::from_chars(key.data(), key.data() + key.size(), index);
+  if (error != std::errc() || end != key.data() + key.size() || key.empty()) return std::nullopt;
+  return index;
 }
 
 }  // namespace deviceops::devices

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "common/result.h"
@@ -68,6 +69,11 @@ class SimulatedFleet {
   std::uint64_t polls_ = 0;
   bool interrupted_ = false;
 };
+
+// The fleet index of a device the simulated backend reported (its localKey; also
+// properties.index before the inventory nests properties by backend), as it appears in an
+// inventory snapshot. nullopt for any other device.
+std::optional<std::size_t> simulatedFleetIndex(const DeviceRecord& record);
 
 // A simulated allocator for device `index` of `fleet`: capacity spec.memoryBytes, transfers
 // reaching spec.backingBytes of each block, faults acted out. kInvalidArgument when `fleet` is
