@@ -50,6 +50,7 @@ struct MemoryService::DeviceSlot {
     AllocationRecord record;
     PooledBlock block;
     bool accountOnly = false;  // no block: the bytes are held outside this service
+    int borrows = 0;           // live BorrowedBlocks: release() refuses while > 0
   };
   std::map<std::string, Held> held;
   std::uint64_t heldBytes = 0;
@@ -367,8 +368,20 @@ Result<AllocationRecord> MemoryService::release(const std::string& allocationId,
   }
   DeviceSlot::Held held;
   {
-    std::lock_guard lock(slot->mutex);
+    std::unique_lock lock(slot->mutex);
     auto it = slot->held.find(allocationId);
+    if (it->second.borrows > 0) {
+      lock.unlock();
+      {
+        std::lock_guard ownersLock(mutex_);
+        owners_.emplace(allocationId, slot->deviceId);  // not released after all
+      }
+      return makeError(ErrorCode::kConflict,
+                       fmt::format("allocation {} is in use by a running self-test; cancel the "
+                                   "run (or wait for it) to release it",
+                                   allocationId),
+                       {{"allocationId", allocationId}});
+    }
     held = std::move(it->second);
     slot->held.erase(it);
     slot->heldBytes -= held.record.bytes;
@@ -384,6 +397,39 @@ Result<AllocationRecord> MemoryService::release(const std::string& allocationId,
   held.record.releasedAt = now;
   held.record.releaseReason = reason;
   return held.record;
+}
+
+Result<BorrowedBlock> MemoryService::borrow(const std::string& allocationId) {
+  std::shared_ptr<DeviceSlot> slot;
+  {
+    std::lock_guard lock(mutex_);
+    auto owner = owners_.find(allocationId);
+    if (owner != owners_.end()) slot = slots_.at(owner->second);
+  }
+  if (!slot) {
+    return makeError(ErrorCode::kNotFound,
+                     "no held allocation with id '" + allocationId + "' to borrow",
+                     {{"allocationId", allocationId}});
+  }
+  std::lock_guard lock(slot->mutex);
+  auto it = slot->held.find(allocationId);
+  if (it == slot->held.end()) {
+    return makeError(ErrorCode::kNotFound, "allocation '" + allocationId + "' was released",
+                     {{"allocationId", allocationId}});
+  }
+  if (it->second.accountOnly) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "allocation '" + allocationId +
+                         "' is account-only (its bytes are held outside the ledger's allocator)",
+                     {{"allocationId", allocationId}});
+  }
+  ++it->second.borrows;
+  return BorrowedBlock(*slot->allocator, it->second.block.block, it->second.record.bytes,
+                       [slot, allocationId] {
+                         std::lock_guard endLock(slot->mutex);
+                         auto held = slot->held.find(allocationId);
+                         if (held != slot->held.end()) --held->second.borrows;
+                       });
 }
 
 Result<AllocationRecord> MemoryService::find(const std::string& allocationId) {

@@ -33,6 +33,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
 
 #include "common/events.h"
 #include "devices/allocator.h"
@@ -113,6 +114,43 @@ struct OptimizeResult {
 using AllocatorFactory = std::function<Result<std::unique_ptr<devices::DeviceAllocator>>(
     const devices::DeviceView& device)>;
 
+// A held allocation's memory lent out for direct transfers (self-tests and benchmarks write and
+// read their own allocations through the device's allocator). While any borrow of an allocation
+// lives, release() of it is refused with kConflict, so the block cannot go back to the driver
+// under a transfer. Move-only; the borrow ends when it is destroyed. Must not outlive the
+// MemoryService.
+class BorrowedBlock {
+ public:
+  BorrowedBlock(devices::DeviceAllocator& allocator, devices::Block block,
+                std::uint64_t requestedBytes, std::function<void()> end)
+      : allocator_(&allocator),
+        block_(block),
+        requestedBytes_(requestedBytes),
+        end_(std::move(end)) {}
+  BorrowedBlock(BorrowedBlock&& other) noexcept
+      : allocator_(other.allocator_),
+        block_(other.block_),
+        requestedBytes_(other.requestedBytes_),
+        end_(std::exchange(other.end_, nullptr)) {}
+  BorrowedBlock& operator=(BorrowedBlock&&) = delete;
+  BorrowedBlock(const BorrowedBlock&) = delete;
+  BorrowedBlock& operator=(const BorrowedBlock&) = delete;
+  ~BorrowedBlock() {
+    if (end_) end_();
+  }
+
+  devices::DeviceAllocator& allocator() const { return *allocator_; }
+  // block().bytes is the size class held from the driver; requestedBytes() what was asked for.
+  const devices::Block& block() const { return block_; }
+  std::uint64_t requestedBytes() const { return requestedBytes_; }
+
+ private:
+  devices::DeviceAllocator* allocator_;
+  devices::Block block_;
+  std::uint64_t requestedBytes_;
+  std::function<void()> end_;
+};
+
 class MemoryService {
  public:
   MemoryService(const devices::Inventory& inventory, std::unique_ptr<LedgerStore> store,
@@ -144,6 +182,9 @@ class MemoryService {
   Result<AllocationRecord> release(const std::string& allocationId,
                                    const std::string& reason = "freed");
   Result<AllocationRecord> find(const std::string& allocationId);
+  // Lends a held allocation's block (see BorrowedBlock). kNotFound for an unknown or released
+  // id; kInvalidArgument for an account-only allocation (a model's: no block to lend).
+  Result<BorrowedBlock> borrow(const std::string& allocationId);
   Result<std::vector<AllocationRecord>> list(const AllocationFilter& filter);
   Result<DeviceMemoryStatus> status(const std::string& deviceId);
   // Opens the device's allocator now rather than on its first allocation, so that status()
