@@ -18,6 +18,7 @@ void registerAllRoutesDisabled(http::Router& router, AppContext& context) {
   registerTelemetryUnavailable(router, context);
   registerTrainingUnavailable(router, context);
   registerGenerationUnavailable(router, context, "image generation is disabled");
+  registerTestingUnavailable(router, context, "self-tests are disabled");
 }
 
 }  // namespace deviceops::api

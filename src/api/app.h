@@ -21,6 +21,7 @@
 #include "http/router.h"
 #include "inference/registry.h"
 #include "memory/memory_service.h"
+#include "selftest/self_test_service.h"
 #include "telemetry/telemetry_service.h"
 #include "training/dataset_catalog.h"
 #include "training/job_manager.h"
@@ -83,6 +84,12 @@ void registerGenerationRoutes(http::Router& router, AppContext& context,
                               inference::ModelRegistry& registry);
 void registerGenerationUnavailable(http::Router& router, AppContext& context,
                                    const std::string& reason);
+
+// /api/testing: device health, end-to-end self-tests and benchmarks (src/selftest).
+void registerTestingRoutes(http::Router& router, AppContext& context,
+                           selftest::SelfTestService& service);
+void registerTestingUnavailable(http::Router& router, AppContext& context,
+                                const std::string& reason);
 
 // Every group with every component disabled but the core ones: the API's full shape (tests).
 void registerAllRoutesDisabled(http::Router& router, AppContext& context);

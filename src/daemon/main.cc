@@ -19,10 +19,13 @@
 #include "devices/cpu/cpu_backend.h"
 #include "devices/nvidia/nvidia_backend.h"
 #include "devices/simulated/simulated_backend.h"
+#include "devices/simulated/simulated_fleet.h"
 #include "devices/vulkan/vulkan_backend.h"
 #include "http/server.h"
 #include "inference/registry.h"
 #include "memory/memory_service.h"
+#include "selftest/self_test_service.h"
+#include "store/connection.h"
 #include "telemetry/telemetry_service.h"
 #include "training/dataset_catalog.h"
 #include "training/job_manager.h"
@@ -62,7 +65,8 @@ void configureLogging(const config::LogConfig& log) {
   spdlog::flush_every(std::chrono::seconds(1));
 }
 
-std::vector<std::unique_ptr<devices::Backend>> makeBackends(const config::Config& config) {
+std::vector<std::unique_ptr<devices::Backend>> makeBackends(
+    const config::Config& config, const std::shared_ptr<devices::SimulatedFleet>& simulatedFleet) {
   std::vector<std::unique_ptr<devices::Backend>> backends;
   for (const std::string& name : config.devices.backends) {
     if (name == "cpu") backends.push_back(devices::makeCpuBackend());
@@ -71,7 +75,7 @@ std::vector<std::unique_ptr<devices::Backend>> makeBackends(const config::Config
     if (name == "amd") backends.push_back(devices::makeAmdBackend());
   }
   if (!config.devices.simulated.devices.empty()) {
-    backends.push_back(devices::makeSimulatedBackend(config.devices.simulated));
+    backends.push_back(devices::makeSimulatedBackend(simulatedFleet));
   }
   return backends;
 }
@@ -112,7 +116,8 @@ inference::RegistryOptions registryOptions(const config::Config& config) {
   if (options.modelRoots.empty()) options.modelRoots.push_back(config.dataDir / "models");
   options.uploadDirectory = config.dataDir / "uploads" / "models";
   // Patched custom VAEs (generation::SuiteManagerOptions::vaeDirectory).
-  options.managedRoots = {config.dataDir / "generation" / "vaes"};
+  options.managedRoots = {config.dataDir / "generation" / "vaes",
+                          config.dataDir / "selftest" / "models"};
   options.databaseFile = config.dataDir / "models.db";
   options.maxUploadBytes = config.inference.maxUploadBytes;
   options.autoReload = config.inference.autoReload;
@@ -163,6 +168,31 @@ Result<std::unique_ptr<telemetry::TelemetryService>> makeTelemetry(
                                                        &memoryService, std::move(options));
 }
 
+Result<std::unique_ptr<selftest::SelfTestService>> makeSelfTests(
+    const config::Config& config, const devices::Inventory& inventory,
+    memory::MemoryService& memoryService, inference::ModelRegistry* models,
+    telemetry::TelemetryService* telemetryService) {
+  const config::TelemetryConfig& t = config.telemetry;
+  std::error_code error;
+  std::filesystem::create_directories(config.dataDir / "selftest" / "models", error);
+  Result<std::unique_ptr<store::Connection>> connection =
+      t.enabled && t.store == "postgresql"
+          ? store::openPostgresConnection(t.postgresqlUrl.empty() ? config.database
+                                                                  : t.postgresqlUrl)
+          : store::openSqliteConnection((config.dataDir / "selftest.db").string());
+  if (!connection.ok()) return connection.error();
+  ASSIGN_OR_RETURN(std::unique_ptr<selftest::SelfTestStore> store,
+                   selftest::SelfTestStore::open(std::move(connection.value())));
+  selftest::SelfTestOptions options;
+  options.modelDirectory = config.dataDir / "selftest" / "models";
+  options.health.staleAfter = config.devices.staleAfter;
+  options.health.telemetryInterval = config.telemetry.interval;
+  auto service = std::make_unique<selftest::SelfTestService>(
+      inventory, memoryService, models, telemetryService, std::move(store), options);
+  RETURN_IF_ERROR(service->start());
+  return service;
+}
+
 // Blocks SIGTERM/SIGINT in every thread and waits for them on a dedicated one.
 sigset_t blockShutdownSignals() {
   sigset_t signals;
@@ -194,7 +224,9 @@ int run(config::Config config, const sigset_t& signals) {
   inventoryOptions.pollInterval = config.devices.pollInterval;
   inventoryOptions.staleAfter = config.devices.staleAfter;
   inventoryOptions.thresholds = config.devices.health;
-  devices::Inventory inventory(makeBackends(config), inventoryOptions);
+  // Shared by the simulated backend and the simulated allocators (faults, vanishing devices).
+  const auto simulatedFleet = std::make_shared<devices::SimulatedFleet>(config.devices.simulated);
+  devices::Inventory inventory(makeBackends(config, simulatedFleet), inventoryOptions);
   inventory.start();
 
   Result<std::unique_ptr<memory::LedgerStore>> ledgerStore =
@@ -205,7 +237,8 @@ int run(config::Config config, const sigset_t& signals) {
     return 1;
   }
   memory::MemoryService memoryService(inventory, std::move(ledgerStore.value()),
-                                      memoryOptions(config.memory), daemon::allocatorFactory());
+                                      memoryOptions(config.memory),
+                                      daemon::allocatorFactory(simulatedFleet));
   if (auto reconciled = memoryService.start(); !reconciled.ok()) {
     spdlog::error("memory ledger: {}", reconciled.error().message);
     return 1;
@@ -333,6 +366,18 @@ int run(config::Config config, const sigset_t& signals) {
         models ? "image generation is disabled ([generation] enabled = false)"
                : "image generation needs inference ([inference] enabled = false)");
   }
+  // Self-tests: runs and figures go where telemetry goes (SQLite here, or its PostgreSQL).
+  std::unique_ptr<selftest::SelfTestService> selfTests;
+  if (auto made =
+          makeSelfTests(config, inventory, memoryService, models.get(), telemetryService.get());
+      made.ok()) {
+    selfTests = std::move(made.value());
+    api::registerTestingRoutes(router, context, *selfTests);
+  } else {
+    spdlog::error("self-tests unavailable: {}", made.error().message);
+    api::registerTestingUnavailable(router, context,
+                                    "self-tests are unavailable: " + made.error().message);
+  }
   http::HttpServer server(serverOptions(config), router, api::makeAuthorizer(config));
   if (Status started = server.start(); !started.ok()) {
     spdlog::error("{}", started.error().message);
@@ -361,6 +406,7 @@ int run(config::Config config, const sigset_t& signals) {
     server.shutdown();
   });
   server.wait();
+  if (selfTests) selfTests->stop();      // cancels runs; their allocations and models go first
   if (generations) generations->stop();  // cancels the running generation; queued ones end
   if (jobs) jobs->stop();  // trainers checkpoint; their jobs become interrupted (resumable)
   if (telemetryService) telemetryService->sampler().stop();

@@ -16,8 +16,7 @@ std::optional<Enum> parseName(const std::array<std::pair<Enum, std::string_view>
 }
 
 template <class Enum, std::size_t N>
-std::string_view nameOf(const std::array<std::pair<Enum, std::string_view>, N>& names,
-                        Enum value) {
+std::string_view nameOf(const std::array<std::pair<Enum, std::string_view>, N>& names, Enum value) {
   for (const auto& [candidate, name] : names) {
     if (candidate == value) return name;
   }
