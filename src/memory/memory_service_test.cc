@@ -392,3 +392,45 @@ TEST_F(MemoryServiceTest, AHungAllocatorOpenDelaysNeitherStatusNorOtherDevices) 
 
 }  // namespace
 }  // namespace deviceops::memory
+
+namespace deviceops::memory {
+namespace {
+
+TEST_F(MemoryServiceTest, ABorrowedBlockCannotBeReleasedUntilTheBorrowEnds) {
+  auto allocated = service->allocate(request(1 << 20));
+  ASSERT_TRUE(allocated.ok()) << allocated.error().message;
+  const std::string id = allocated->record.id;
+  {
+    Result<BorrowedBlock> borrowed = service->borrow(id);
+    ASSERT_TRUE(borrowed.ok()) << borrowed.error().message;
+    EXPECT_EQ(borrowed->requestedBytes(), 1u << 20);
+    EXPECT_GE(borrowed->block().bytes, 1u << 20);
+    // Transfers reach the block through the device's allocator.
+    const std::uint64_t word = 0x0123456789abcdefULL;
+    ASSERT_TRUE(borrowed->allocator().write(borrowed->block(), 8, &word, sizeof word).ok());
+    std::uint64_t back = 0;
+    ASSERT_TRUE(borrowed->allocator().read(borrowed->block(), 8, &back, sizeof back).ok());
+    EXPECT_EQ(back, word);
+    // While borrowed: 409, and the allocation is still held and still releasable later.
+    Result<AllocationRecord> refused = service->release(id);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().code, ErrorCode::kConflict);
+    EXPECT_EQ(service->status("sim-0")->heldBytes, 1u << 20);
+    EXPECT_TRUE(service->find(id).ok());
+  }
+  ASSERT_TRUE(service->release(id).ok());
+  EXPECT_EQ(service->status("sim-0")->heldBytes, 0u);
+  EXPECT_EQ(allocators[0]->invalidReleases.load(), 0);
+  // Unknown, released and account-only allocations cannot be borrowed.
+  EXPECT_EQ(service->borrow(id).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(service->borrow("alloc-0000000000000000").error().code, ErrorCode::kNotFound);
+  AllocateRequest charge = request(1 << 20);
+  charge.accountOnly = true;
+  charge.kind = AllocationKind::kModel;
+  auto charged = service->allocate(charge);
+  ASSERT_TRUE(charged.ok());
+  EXPECT_EQ(service->borrow(charged->record.id).error().code, ErrorCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace deviceops::memory
