@@ -279,7 +279,7 @@ pollIntervalMs = 200
 count = 1
 name = "Clean GPU"
 memory = "1GiB"
-peakBandwidth = "16GB"
+peakBandwidth = "2GB"
 [[devices.simulated]]
 count = 1
 name = "Stuck bit"
@@ -476,7 +476,14 @@ TEST(SelfTestHistoryTest, ARegressionAgainstEarlierRunsIsFlaggedAndSurvivesARest
 }
 
 // The CPU's copy bandwidth through the self-test next to mbw's memcpy figure, same machine,
-// same minute: they measure the same thing, so they must be within a factor of 4.
+// same minute: they measure the same thing, so they must be within a factor of 4 (10 when the
+// daemon runs under AddressSanitizer, which checks every copied range and mbw does not).
+#if defined(__SANITIZE_ADDRESS__)
+constexpr double kMbwFactor = 10;
+#else
+constexpr double kMbwFactor = 4;
+#endif
+
 TEST(SelfTestBenchmarkTest, CpuCopyBandwidthAgreesWithMbw) {
   TestDaemon daemon;
   ASSERT_TRUE(daemon.started()) << daemon.log();
@@ -495,8 +502,8 @@ TEST(SelfTestBenchmarkTest, CpuCopyBandwidthAgreesWithMbw) {
   const std::regex average(R"(AVG\s+Method: MEMCPY.*Copy: ([0-9.]+) MiB/s)");
   ASSERT_TRUE(std::regex_search(output, match, average)) << output;
   const double mbw = std::stod(match[1]) * kMiB;
-  EXPECT_GT(ours, mbw / 4) << "deviceops " << ours << " B/s, mbw " << mbw << " B/s";
-  EXPECT_LT(ours, mbw * 4) << "deviceops " << ours << " B/s, mbw " << mbw << " B/s";
+  EXPECT_GT(ours, mbw / kMbwFactor) << "deviceops " << ours << " B/s, mbw " << mbw << " B/s";
+  EXPECT_LT(ours, mbw * kMbwFactor) << "deviceops " << ours << " B/s, mbw " << mbw << " B/s";
   const json matmul = resultOf(run, "cpu0", "matmul");
   EXPECT_EQ(matmul["status"], "pass") << matmul.dump();
   EXPECT_GT(matmul["figures"][0]["value"].get<double>(), 1e8);  // > 0.1 GFLOP/s
