@@ -460,8 +460,10 @@ def benchmark(limit):
         if r["deviceId"] == gpus[0] and r["test"].endswith("deviceToDevice"):
             d2d = next((f for f in r.get("figures", []) if f.get("unit") == "B/s"), None)
     if d2d:
-        share = d2d["value"] / H100_D2D
-        print(f"deviceToDevice on {gpus[0]}: {d2d['value']:.4g} B/s = {share:.2f} of the "
+        # The daemon counts bytes copied (as nvbandwidth does); the memory moved twice that.
+        share = 2 * d2d["value"] / H100_D2D
+        print(f"deviceToDevice on {gpus[0]}: {d2d['value']:.4g} B/s copied, traffic "
+              f"{2 * d2d['value']:.4g} B/s = {share:.2f} of the "
               f"~3 TB/s (bytes read + written) PyTorch's copy reached on an H100 here; "
               f"daemon's peak {d2d.get('peak')}, ratio {d2d.get('ratio')}")
     summary = run.get("summary") or {}
@@ -470,7 +472,7 @@ def benchmark(limit):
     record(7, "benchmark", "pass" if ok else "fail",
            f"{run.get('state')}{timed}, {run.get('status')}, {summary.get('pass', 0)} pass "
            f"{summary.get('fail', 0)} fail; " +
-           (f"deviceToDevice {d2d['value'] / 1e12:.2f} TB/s = {share:.2f} of 3 TB/s" if d2d
+           (f"deviceToDevice {d2d['value'] / 1e12:.2f} TB/s copied = {share:.2f} of 3 TB/s traffic" if d2d
             else "no deviceToDevice figure for the GPU"),
            short=f"benchmark {run.get('status')}{timed}, " + (
                f"device-to-device {d2d['value'] / 1e12:.2f} TB/s = {share:.2f} x 3 TB/s"
