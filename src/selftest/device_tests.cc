@@ -143,6 +143,16 @@ bool isPlacementRefusal(const Error& error) {
   return error.code == ErrorCode::kInvalidArgument || error.code == ErrorCode::kUnavailable;
 }
 
+// A built-in model that did not load: a skip where the registry cannot place models on the
+// device at all (no provider, inference disabled), else a failure.
+TestResult notLoaded(const TestContext& context, TestResult result, const Error& error,
+                     Clock::time_point start) {
+  if (context.registry == nullptr || isPlacementRefusal(error)) {
+    return skipped(std::move(result), error.message);
+  }
+  return failed(std::move(result), error, start);
+}
+
 int matmulSize(const devices::DeviceView* view) {
   if (view != nullptr && view->record.type == devices::DeviceType::kGpu &&
       !view->record.simulated) {
@@ -367,12 +377,7 @@ TestResult inferenceCompare(const TestContext& context, const std::string& devic
   if (context.progress) context.progress(0, result.test);
   Result<std::unique_ptr<LoadedModel>> model =
       LoadedModel::load(context, deviceId, "mlp", mlpModel());
-  if (!model.ok()) {
-    if (context.registry == nullptr || isPlacementRefusal(model.error())) {
-      return skipped(std::move(result), model.error().message);
-    }
-    return failed(std::move(result), model.error(), start);
-  }
+  if (!model.ok()) return notLoaded(context, std::move(result), model.error(), start);
   constexpr std::size_t kBatch = 8;
   const std::vector<float> input = mlpInput(kBatch, 7);
   inference::InferRequest request;
@@ -423,12 +428,7 @@ TestResult matmulThroughput(const TestContext& context, const std::string& devic
   const int n = matmulSize(findDevice(*snapshot, deviceId));
   Result<std::unique_ptr<LoadedModel>> model =
       LoadedModel::load(context, deviceId, fmt::format("matmul{}", n), matmulModel(n));
-  if (!model.ok()) {
-    if (context.registry == nullptr || isPlacementRefusal(model.error())) {
-      return skipped(std::move(result), model.error().message);
-    }
-    return failed(std::move(result), model.error(), start);
-  }
+  if (!model.ok()) return notLoaded(context, std::move(result), model.error(), start);
   const std::vector<float> a(static_cast<std::size_t>(n) * n, 0.5f);
   const inference::Tensor input = floatTensor("a", {n, n}, a);
   std::vector<double> seconds;
@@ -462,12 +462,7 @@ TestResult inferenceThroughput(const TestContext& context, const std::string& de
   if (context.progress) context.progress(0, result.test);
   Result<std::unique_ptr<LoadedModel>> model =
       LoadedModel::load(context, deviceId, "mlp", mlpModel());
-  if (!model.ok()) {
-    if (context.registry == nullptr || isPlacementRefusal(model.error())) {
-      return skipped(std::move(result), model.error().message);
-    }
-    return failed(std::move(result), model.error(), start);
-  }
+  if (!model.ok()) return notLoaded(context, std::move(result), model.error(), start);
   const inference::Tensor input = floatTensor("x", {1, 64}, mlpInput(1, 3));
   constexpr int kClients = 4;
   std::mutex mutex;
