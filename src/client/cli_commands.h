@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "client/event_stream.h"
 #include "client/http_client.h"
 #include "common/result.h"
 
@@ -63,6 +64,16 @@ using CommandAction = std::function<int(CliSession&)>;
 // The Error for a non-2xx answer: our {"error": {code, message, details}} or Triton's
 // {"error": "message"}; details hold "httpStatus" (and "code", "details" when present).
 Error answerError(const HttpResponse& response);
+
+// Follows a job's Server-Sent Events at `target` until "event: end", reconnecting with
+// Last-Event-ID (at most 5 times) when the stream breaks off; `onEvent` gets every other event.
+// `stopRequested` (may be empty) is asked between pieces: true stops following. Returns true
+// when the stream ended, false when stopped. Errors: the first failure to connect, an error
+// answer, or kUnavailable with `endedEarly` when the stream keeps breaking off.
+Result<bool> followEventStream(CliSession& session, const std::string& target,
+                               const std::string& endedEarly,
+                               const std::function<void(const ServerSentEvent&)>& onEvent,
+                               const std::function<bool()>& stopRequested = {});
 
 // Command groups, one function each.
 void addVersionCommand(CLI::App& app, CommandAction& action, std::string cliVersion);

@@ -24,10 +24,6 @@ namespace {
 using Json = nlohmann::json;
 namespace fs = std::filesystem;
 
-// The server sends a keep-alive comment every 15 s while a job is quiet (loading a model).
-constexpr std::chrono::seconds kEventIdleTimeout{60};
-// Reconnections (with Last-Event-ID) after the event stream broke off before its end.
-constexpr int kMaxReconnects = 5;
 constexpr int kBarWidth = 20;
 
 struct GenerateOptions {
@@ -135,43 +131,14 @@ class ProgressDisplay {
   bool finished_ = false;
 };
 
-// Follows the job's events until the stream ends, reconnecting with Last-Event-ID when it
-// breaks off. Errors: the first failure to connect, or an error answer.
+// Follows the job's events until the stream ends (followEventStream).
 Status followEvents(CliSession& session, const std::string& jobId, ProgressDisplay& display) {
-  std::string lastId;
-  const auto idleTimeout =
-      std::max<std::chrono::milliseconds>(kEventIdleTimeout, session.client().timeout());
-  for (int attempt = 0;; ++attempt) {
-    EventStreamParser parser;
-    bool ended = false;
-    bool received = false;
-    std::vector<std::pair<std::string, std::string>> headers;
-    if (!lastId.empty()) headers.emplace_back("Last-Event-ID", lastId);
-    auto response = session.client().stream(
-        jobTarget(jobId) + "/events",
-        [&](std::string_view piece) {
-          received = true;
-          for (const ServerSentEvent& event : parser.feed(piece)) {
-            if (event.type == "end") {
-              ended = true;
-              return false;
-            }
-            if (!event.id.empty()) lastId = event.id;
-            display.onEvent(event);
-          }
-          return true;
-        },
-        headers, idleTimeout);
-    if (response && (response->status < 200 || response->status >= 300)) {
-      return answerError(*response);
-    }
-    if (ended) return Status::success();
-    if (attempt >= kMaxReconnects || (!response && !received)) {
-      if (!response) return response.error();
-      return makeError(ErrorCode::kUnavailable,
-                       fmt::format("the event stream of {} ended before the job did", jobId));
-    }
-  }
+  Result<bool> followed =
+      followEventStream(session, jobTarget(jobId) + "/events",
+                        fmt::format("the event stream of {} ended before the job did", jobId),
+                        [&display](const ServerSentEvent& event) { display.onEvent(event); });
+  if (!followed) return followed.error();
+  return Status::success();
 }
 
 // Where image `index` of `count` goes: -o as given for one image, with "-<index>" before its

@@ -41,10 +41,6 @@ constexpr std::string_view kExitStatusHelp =
     "(400, 404, 409 device busy, 503), 5 run cancelled or failed without a verdict,\n"
     "130 interrupted by Ctrl-C (the run is cancelled).";
 
-// The server sends a keep-alive comment every 15 s while a run is quiet.
-constexpr std::chrono::seconds kEventIdleTimeout{60};
-// Reconnections (with Last-Event-ID) after the event stream broke off before its end.
-constexpr int kMaxReconnects = 5;
 constexpr int kBarWidth = 20;
 
 struct EndToEndOptions {
@@ -373,47 +369,16 @@ class ProgressDisplay {
 
 enum class FollowEnd { kEnded, kInterrupted };
 
-// Follows the run's events until the stream ends (or Ctrl-C), reconnecting with Last-Event-ID
-// when it breaks off. Errors: the first failure to connect, or an error answer.
+// Follows the run's events until the stream ends or Ctrl-C (followEventStream).
 Result<FollowEnd> followEvents(CliSession& session, const std::string& runId,
                                ProgressDisplay& display, const InterruptCatcher& interrupt) {
-  std::string lastId;
-  const auto idleTimeout =
-      std::max<std::chrono::milliseconds>(kEventIdleTimeout, session.client().timeout());
-  for (int attempt = 0;; ++attempt) {
-    if (interrupt.interrupted()) return FollowEnd::kInterrupted;
-    EventStreamParser parser;
-    bool ended = false;
-    bool received = false;
-    std::vector<std::pair<std::string, std::string>> headers;
-    if (!lastId.empty()) headers.emplace_back("Last-Event-ID", lastId);
-    auto response = session.client().stream(
-        runTarget(runId) + "/events",
-        [&](std::string_view piece) {
-          received = true;
-          if (interrupt.interrupted()) return false;
-          for (const ServerSentEvent& event : parser.feed(piece)) {
-            if (event.type == "end") {
-              ended = true;
-              return false;
-            }
-            if (!event.id.empty()) lastId = event.id;
-            display.onEvent(event);
-          }
-          return true;
-        },
-        headers, idleTimeout);
-    if (response && (response->status < 200 || response->status >= 300)) {
-      return answerError(*response);
-    }
-    if (ended) return FollowEnd::kEnded;
-    if (interrupt.interrupted()) return FollowEnd::kInterrupted;
-    if (attempt >= kMaxReconnects || (!response && !received)) {
-      if (!response) return response.error();
-      return makeError(ErrorCode::kUnavailable,
-                       fmt::format("the event stream of {} ended before the run did", runId));
-    }
-  }
+  ASSIGN_OR_RETURN(const bool ended,
+                   followEventStream(
+                       session, runTarget(runId) + "/events",
+                       fmt::format("the event stream of {} ended before the run did", runId),
+                       [&display](const ServerSentEvent& event) { display.onEvent(event); },
+                       [&interrupt] { return interrupt.interrupted(); }));
+  return ended ? FollowEnd::kEnded : FollowEnd::kInterrupted;
 }
 
 // Submits a run (POST target with body) and, unless follow is false, follows it to its end and
