@@ -75,6 +75,18 @@ std::uint64_t affordableBytes(memory::MemoryService& memory, const std::string& 
   return status->availableBytes / 2;
 }
 
+// `wanted` cut to half of what the ledger admits now and to what the device's allocator can
+// transfer through (found with a 4 KiB probe allocation). The probe's error when even that fails.
+Result<std::uint64_t> usableBytes(const TestContext& context, const std::string& deviceId,
+                                  std::uint64_t wanted) {
+  std::uint64_t bytes = std::min(wanted, affordableBytes(context.memory, deviceId));
+  ASSIGN_OR_RETURN(const std::unique_ptr<DeviceWindow> probe,
+                   DeviceWindow::open(context.memory, deviceId, 4096, context.ledgerOwner,
+                                      "self-test probe " + context.runId));
+  if (const auto limit = probe->transferLimit()) bytes = std::min(bytes, *limit);
+  return bytes;
+}
+
 // The built-in model file (deterministic bytes), written once under the model directory.
 Result<std::filesystem::path> builtinModelFile(const TestContext& context, const std::string& stem,
                                                const std::string& bytes) {
@@ -114,6 +126,13 @@ class LoadedModel {
     }
   }
   const std::string& id() const { return id_; }
+  // One inference through the registry with `input` as the model's only input.
+  Result<inference::InferResult> run(const inference::Tensor& input) const {
+    inference::InferRequest request;
+    request.model = id_;
+    request.inputs.push_back(input);
+    return registry_.infer(std::move(request));
+  }
 
  private:
   LoadedModel(inference::ModelRegistry& registry, std::string id)
@@ -207,18 +226,12 @@ std::vector<TestResult> memoryPatterns(const TestContext& context, const std::st
                                        int passes, bool allPatterns) {
   const auto start = Clock::now();
   std::vector<TestResult> results;
-  // What the allocator can reach (a probe allocation) and what the ledger admits.
-  bytes = std::min(bytes, affordableBytes(context.memory, deviceId));
-  {
-    Result<std::unique_ptr<DeviceWindow>> probe = DeviceWindow::open(
-        context.memory, deviceId, 4096, context.ledgerOwner, "self-test probe " + context.runId);
-    if (!probe.ok()) {
-      results.push_back(failed(makeResult(deviceId, "memory.allocate"), probe.error(), start));
-      return results;
-    }
-    if (const auto limit = (*probe)->transferLimit()) bytes = std::min(bytes, *limit);
+  Result<std::uint64_t> usable = usableBytes(context, deviceId, bytes);
+  if (!usable.ok()) {
+    results.push_back(failed(makeResult(deviceId, "memory.allocate"), usable.error(), start));
+    return results;
   }
-  bytes &= ~std::uint64_t{7};
+  bytes = *usable & ~std::uint64_t{7};
   if (bytes < 4096) {
     results.push_back(skipped(makeResult(deviceId, "memory.allocate"),
                               "the ledger admits no memory for a pattern test on this device"));
@@ -292,20 +305,15 @@ std::vector<TestResult> bandwidthTests(const TestContext& context, const std::st
                                        std::uint64_t bytes, std::chrono::milliseconds budgetEach) {
   const auto start = Clock::now();
   std::vector<TestResult> results;
-  bytes = std::min(bytes, affordableBytes(context.memory, deviceId));
-  {
-    Result<std::unique_ptr<DeviceWindow>> probe = DeviceWindow::open(
-        context.memory, deviceId, 4096, context.ledgerOwner, "self-test probe " + context.runId);
-    if (!probe.ok()) {
-      for (const std::string& direction : directions) {
-        results.push_back(
-            failed(makeResult(deviceId, "bandwidth." + direction), probe.error(), start));
-      }
-      return results;
+  Result<std::uint64_t> usable = usableBytes(context, deviceId, bytes);
+  if (!usable.ok()) {
+    for (const std::string& direction : directions) {
+      results.push_back(
+          failed(makeResult(deviceId, "bandwidth." + direction), usable.error(), start));
     }
-    if (const auto limit = (*probe)->transferLimit()) bytes = std::min(bytes, *limit);
+    return results;
   }
-  bytes &= ~std::uint64_t{4095};
+  bytes = *usable & ~std::uint64_t{4095};
   Result<std::unique_ptr<DeviceWindow>> window =
       bytes == 0 ? Result<std::unique_ptr<DeviceWindow>>(makeError(
                        ErrorCode::kConflict, "the ledger admits no memory for a bandwidth test"))
@@ -388,10 +396,8 @@ TestResult inferenceCompare(const TestContext& context, const std::string& devic
   if (!model.ok()) return notLoaded(context, std::move(result), model.error(), start);
   constexpr std::size_t kBatch = 8;
   const std::vector<float> input = mlpInput(kBatch, 7);
-  inference::InferRequest request;
-  request.model = (*model)->id();
-  request.inputs.push_back(floatTensor("x", {static_cast<std::int64_t>(kBatch), 64}, input));
-  Result<inference::InferResult> inferred = context.registry->infer(std::move(request));
+  Result<inference::InferResult> inferred =
+      (*model)->run(floatTensor("x", {static_cast<std::int64_t>(kBatch), 64}, input));
   if (!inferred.ok()) return failed(std::move(result), inferred.error(), start);
   const std::vector<float> expected = mlpReference(input, kBatch);
   const std::vector<float> actual = floatsOf(inferred->outputs.at(0));
@@ -443,11 +449,8 @@ TestResult matmulThroughput(const TestContext& context, const std::string& devic
   const auto until = Clock::now() + duration;
   for (int iteration = 0; iteration < 2 || (Clock::now() < until && !context.stop.due());
        ++iteration) {
-    inference::InferRequest request;
-    request.model = (*model)->id();
-    request.inputs.push_back(input);
     const auto runStart = Clock::now();
-    Result<inference::InferResult> ran = context.registry->infer(std::move(request));
+    Result<inference::InferResult> ran = (*model)->run(input);
     if (!ran.ok()) return failed(std::move(result), ran.error(), start);
     if (iteration > 0) {  // the first run is a warm-up
       seconds.push_back(std::chrono::duration<double>(Clock::now() - runStart).count());
@@ -483,11 +486,8 @@ TestResult inferenceThroughput(const TestContext& context, const std::string& de
     clients.emplace_back([&] {
       std::vector<double> mine;
       while (Clock::now() < until && !context.stop.due()) {
-        inference::InferRequest request;
-        request.model = (*model)->id();
-        request.inputs.push_back(input);
         const auto sent = Clock::now();
-        Result<inference::InferResult> ran = context.registry->infer(std::move(request));
+        Result<inference::InferResult> ran = (*model)->run(input);
         if (!ran.ok()) {
           std::lock_guard lock(mutex);
           if (!firstError) firstError = ran.error();
@@ -644,10 +644,7 @@ TestResult sustainedLoad(const TestContext& context, const std::string& deviceId
   auto nextWatch = Clock::now();
   while (Clock::now() < until && !context.stop.due()) {
     if (model) {
-      inference::InferRequest request;
-      request.model = model->id();
-      request.inputs.push_back(input);
-      Result<inference::InferResult> ran = context.registry->infer(std::move(request));
+      Result<inference::InferResult> ran = model->run(input);
       if (!ran.ok()) return failed(std::move(result), ran.error(), start);
       sliceWork += matmulFlops(n);
     } else {
