@@ -6,6 +6,13 @@ import { h } from './util.js';
 
 const kDefaultHeight = 130;
 
+/** Unix seconds as local HH:MM:SS. */
+function clockTime(seconds) {
+  const d = new Date(seconds * 1000);
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
 export class LiveChart {
   /**
    * key: the data-chart key; title: caption; series: [{label, stroke, fill, format}];
@@ -42,7 +49,15 @@ export class LiveChart {
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: this.options.time !== false }, y: yScale },
       axes: [
-        { stroke: '#8a94a6', grid: { stroke: '#2a3140', width: 1 }, ticks: { show: false }, size: 28, font: '11px system-ui' },
+        {
+          stroke: '#8a94a6',
+          grid: { stroke: '#2a3140', width: 1 },
+          ticks: { show: false },
+          size: 24,
+          font: '11px system-ui',
+          space: 60,
+          values: (u, values) => values.map((v) => (this.options.time === false ? String(v) : clockTime(v))),
+        },
         {
           stroke: '#8a94a6',
           grid: { stroke: '#2a3140', width: 1 },

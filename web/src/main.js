@@ -50,7 +50,9 @@ function loadAll() {
     try {
       await devices.load();
     } catch (err) {
-      if (!(err instanceof ApiError && err.status === 401)) console.info('devices', err.message);
+      // without a token nothing else can load: wait for the prompt
+      if (err instanceof ApiError && err.status === 401) return;
+      console.info('devices', err.message);
     }
     const results = await Promise.allSettled(others.map((s) => s.load()));
     results.forEach((r) => {

@@ -20,6 +20,7 @@ export function createSelfTests(app) {
   const note = section.querySelector('.section-note');
   const tbody = section.querySelector('table.selftests tbody');
   const rows = new Map();
+  let disabled = false;
 
   async function load() {
     let result;
@@ -27,12 +28,14 @@ export function createSelfTests(app) {
       result = await api('/api/testing/runs?limit=100');
     } catch (err) {
       if (err instanceof ApiError && (err.disabled || err.status === 404)) {
+        disabled = true;
         setText(note, err.disabled ? `disabled: ${err.message}` : 'not available on this daemon');
         syncKeyed(tbody, rows, [], () => null);
         return;
       }
       throw err;
     }
+    disabled = false;
     const latest = new Map(); // deviceId -> {run, outcome}
     const running = new Map();
     for (const run of result.runs || []) {
@@ -71,7 +74,7 @@ export function createSelfTests(app) {
 
   const refreshSoon = throttle(() => load().catch(() => {}), 2000);
   setInterval(() => {
-    if (!document.hidden && app.live) refreshSoon();
+    if (!document.hidden && app.live && !disabled) refreshSoon();
   }, 15000);
 
   return {

@@ -233,6 +233,7 @@ export function createTraining(app) {
   const container = section.querySelector('.jobs');
   const cards = new Map();
   const api_ = {};
+  let disabled = false;
 
   async function load() {
     let result;
@@ -240,6 +241,7 @@ export function createTraining(app) {
       result = await api('/api/training/sessions');
     } catch (err) {
       if (err instanceof ApiError && err.disabled) {
+        disabled = true;
         setText(note, `disabled: ${err.message}`);
         for (const card of cards.values()) card.destroy();
         cards.clear();
@@ -247,6 +249,7 @@ export function createTraining(app) {
       }
       throw err;
     }
+    disabled = false;
     const jobs = (result.sessions || []).slice().reverse().slice(0, kShownJobs);
     setText(note, jobs.length ? '' : 'No training jobs.');
     const ids = jobs.map((j) => j.jobId);
@@ -286,7 +289,7 @@ export function createTraining(app) {
   }
 
   setInterval(() => {
-    if (!document.hidden && app.live) api_.refreshSoon();
+    if (!document.hidden && app.live && !disabled) api_.refreshSoon();
   }, 20000);
 
   return {
