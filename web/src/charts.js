@@ -44,7 +44,7 @@ export class LiveChart {
     const opts = {
       width,
       height: this.options.height || kDefaultHeight,
-      padding: [8, 8, 0, 0],
+      padding: [8, 18, 0, 0],
       legend: { show: true, live: true },
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: this.options.time !== false }, y: yScale },
@@ -91,7 +91,7 @@ export class LiveChart {
 
   fit() {
     if (!this.plot) return;
-    const width = Math.max(Math.floor(this.figure.clientWidth), 160);
+    const width = Math.max(Math.floor(this.el.clientWidth), 160);
     if (Math.abs(width - this.plot.width) > 2) this.plot.setSize({ width, height: this.plot.height });
   }
 

@@ -18,6 +18,7 @@ function createApp() {
   return {
     devices: new Map(),
     live: false,
+    telemetryOff: false, // set by hello or a 503 from the telemetry routes
     on(name, fn) {
       if (!listeners.has(name)) listeners.set(name, new Set());
       listeners.get(name).add(fn);
@@ -146,7 +147,8 @@ function startStream() {
         connections += 1;
         setStatus('live', 'live');
         if (data && data.node) setText(document.getElementById('node-name'), data.node);
-        if (data && data.telemetry === false) startPolling(false, false);
+        app.telemetryOff = Boolean(data && data.telemetry === false);
+        if (app.telemetryOff) startPolling(false, false);
         else stopPolling();
         // after a reconnect (daemon restart or dropped stream) every snapshot is reloaded;
         // sections replace what they show, keyed by id, so nothing is duplicated

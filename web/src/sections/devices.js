@@ -166,17 +166,20 @@ export function createDevices(app) {
   let loading = null;
 
   async function loadHistory(card) {
+    if (app.telemetryOff) return;
     try {
       const stats = await api(`/api/integration/statistics/${encodeURIComponent(card.id)}?window=${kHistoryWindow}&series=1`);
       if (stats && stats.series && Array.isArray(stats.series.time)) card.setHistory(stats.series);
       card.historyLoaded = true;
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
+      if (err.disabled) app.telemetryOff = true;
       // telemetry off (503) or a device not sampled yet (404): the live samples fill the charts
     }
   }
 
   async function loadMarks() {
+    if (app.telemetryOff) return;
     try {
       const result = await api(`/api/events?since=${kHistoryWindow}&limit=500`);
       for (const event of result.events || []) addEventMark(event);
@@ -221,7 +224,9 @@ export function createDevices(app) {
     for (const card of fresh) card.mount();
     app.emit('devices', devices);
     // every (re)load replaces the chart history: a daemon restart never stacks duplicates
-    await Promise.all([...cards.values()].map(loadHistory));
+    const all = [...cards.values()];
+    if (all.length) await loadHistory(all[0]); // a 503 (telemetry off) spares the others
+    await Promise.all(all.slice(1).map(loadHistory));
     await loadMarks();
   }
 

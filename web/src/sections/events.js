@@ -8,7 +8,7 @@ function eventKey(e) {
   return `${e.time}|${e.type}|${e.deviceId || ''}|${e.message || ''}`;
 }
 
-export function createEvents() {
+export function createEvents(app) {
   const section = document.getElementById('events');
   const note = section.querySelector('.section-note');
   const list = section.querySelector('ul.event-list');
@@ -47,11 +47,16 @@ export function createEvents() {
   }
 
   async function load() {
+    if (app.telemetryOff) {
+      setText(note, 'history disabled: telemetry is off ([telemetry] enabled = false)');
+      return;
+    }
     let result;
     try {
       result = await api(`/api/events?limit=${kMaxEvents}`);
     } catch (err) {
       if (err instanceof ApiError && err.disabled) {
+        app.telemetryOff = true;
         setText(note, `history disabled: ${err.message}`);
         return;
       }

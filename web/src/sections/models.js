@@ -194,6 +194,7 @@ export function createModels(app) {
   }
 
   async function loadEvictions() {
+    if (app.telemetryOff || disabled) return;
     try {
       const result = await api('/api/events?type=model.evicted&limit=20');
       for (const event of (result.events || []).slice().reverse()) addEviction(event);
@@ -213,7 +214,10 @@ export function createModels(app) {
   }, 5000);
 
   return {
-    load: () => Promise.all([load(), loadEvictions()]),
+    load: async () => {
+      await load();
+      await loadEvictions();
+    },
     onEvent,
   };
 }
