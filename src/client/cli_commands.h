@@ -67,13 +67,21 @@ Error answerError(const HttpResponse& response);
 
 // Follows a job's Server-Sent Events at `target` until "event: end", reconnecting with
 // Last-Event-ID (at most 5 times) when the stream breaks off; `onEvent` gets every other event.
-// `stopRequested` (may be empty) is asked between pieces: true stops following. Returns true
+// `stopRequested` (may be empty) is asked between pieces and about every 100 ms while the stream
+// is quiet: true stops following. Returns true
 // when the stream ended, false when stopped. Errors: the first failure to connect, an error
 // answer, or kUnavailable with `endedEarly` when the stream keeps breaking off.
 Result<bool> followEventStream(CliSession& session, const std::string& target,
                                const std::string& endedEarly,
                                const std::function<void(const ServerSentEvent&)>& onEvent,
                                const std::function<bool()>& stopRequested = {});
+
+// POSTs body (application/octet-stream) to target while a progress bar of the bytes sent
+// (cli_progress.h, labelled `label`) is shown on err: redrawn on a terminal, plain lines at most
+// once a second otherwise, and nothing for an upload done within a second. Any answer is a
+// successful Result, as HttpClient::request.
+Result<HttpResponse> postWithProgress(CliSession& session, const std::string& target,
+                                      const std::string& body, const std::string& label);
 
 // Command groups, one function each.
 void addVersionCommand(CLI::App& app, CommandAction& action, std::string cliVersion);

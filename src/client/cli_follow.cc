@@ -46,7 +46,8 @@ Result<bool> followEventStream(CliSession& session, const std::string& target,
           }
           return true;
         },
-        headers, idleTimeout);
+        headers, idleTimeout,
+        stopRequested ? std::function<bool()>([&] { return !stop(); }) : std::function<bool()>());
     if (response && (response->status < 200 || response->status >= 300)) {
       return answerError(*response);
     }

@@ -123,8 +123,8 @@ int load(CliSession& session, const LoadOptions& options) {
     std::ostringstream content;
     content << input.rdbuf();
     auto response =
-        session.client().request("POST", "/api/inference/model/load" + uploadQuery(options),
-                                 content.str(), "application/octet-stream");
+        postWithProgress(session, "/api/inference/model/load" + uploadQuery(options), content.str(),
+                         "upload " + fs::path(options.path).filename().string());
     if (!response) return session.report(response.error());
     if (response->status < 200 || response->status >= 300) {
       return session.report(answerError(*response));

@@ -1,10 +1,9 @@
 // deviceops train ...: datasets, jobs, following progress, stop/resume, logs, export.
 //
-// `--follow` polls GET /api/training/{id}/progress twice a second and redraws one progress line
-// (a plain line per update when stdout is not a terminal); the daemon's Server-Sent Events at
-// /api/training/{id}/events are for programs that keep a connection open.
+// `--follow` reads the job's Server-Sent Events (GET /api/training/{id}/events) into one progress
+// bar (cli_progress.h): plain lines at most once a second, and one per epoch, when stdout is not
+// a terminal.
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
@@ -16,6 +15,7 @@
 
 #include "client/cli.h"
 #include "client/cli_commands.h"
+#include "client/cli_progress.h"
 #include "client/table.h"
 
 namespace deviceops::client {
@@ -37,14 +37,6 @@ struct StartOptions {
   bool follow = false;
 };
 
-std::string durationText(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0) return "-";
-  const auto total = static_cast<long long>(std::llround(seconds));
-  if (total >= 3600)
-    return fmt::format("{}:{:02}:{:02}", total / 3600, total / 60 % 60, total % 60);
-  return fmt::format("{}:{:02}", total / 60, total % 60);
-}
-
 std::string metricText(const Json& metrics) {
   std::string out;
   for (const char* key : {"val_loss", "val_accuracy", "val_mae", "val_rmse", "accuracy", "mae"}) {
@@ -53,58 +45,131 @@ std::string metricText(const Json& metrics) {
   return out;
 }
 
-std::string progressLine(const Json& progress) {
-  const double percent = numberAt(progress, "percent").value_or(0);
-  constexpr int kWidth = 24;
-  const int filled = std::clamp(static_cast<int>(percent / 100.0 * kWidth), 0, kWidth);
-  std::string bar = std::string(static_cast<std::size_t>(filled), '=') +
-                    (filled < kWidth ? ">" : "") +
-                    std::string(static_cast<std::size_t>(std::max(0, kWidth - filled - 1)), ' ');
-  std::string line = fmt::format(
-      "[{}] {:5.1f}% {} epoch {}/{} step {}/{}", bar, percent, stringAt(progress, "state"),
-      scalarText(memberAt(progress, "epoch")), scalarText(memberAt(progress, "epochs")),
-      scalarText(memberAt(progress, "step")), scalarText(memberAt(progress, "totalSteps")));
-  if (const auto loss = numberAt(progress, "loss")) line += fmt::format(" loss {:.4f}", *loss);
-  line += metricText(memberAt(progress, "metrics"));
+// A job's progress (GET /api/training/{id}/progress, or the job's "progress") as one bar.
+std::string progressLine(const Json& progress, std::size_t width) {
+  ProgressState state;
+  state.label = "step";
+  state.done = bytesAt(progress, "step").value_or(0);
+  if (const auto total = bytesAt(progress, "totalSteps"); total && *total > 0) state.total = total;
+  state.etaSeconds = numberAt(progress, "etaSeconds");
+  std::string detail = fmt::format("epoch {}/{}", scalarText(memberAt(progress, "epoch")),
+                                   scalarText(memberAt(progress, "epochs")));
+  if (const auto loss = numberAt(progress, "loss")) detail += fmt::format(" loss {:.4f}", *loss);
+  detail += metricText(memberAt(progress, "metrics"));
   if (const auto rate = numberAt(progress, "samplesPerSecond")) {
-    line += fmt::format(" {:.0f} samples/s", *rate);
+    detail += fmt::format(" {:.0f} samples/s", *rate);
   }
-  if (const auto eta = numberAt(progress, "etaSeconds")) line += " ETA " + durationText(*eta);
-  return line;
+  state.detail = std::move(detail);
+  return renderProgressBar(state, width);
 }
 
 bool endedState(const std::string& state) {
   return state == "completed" || state == "stopped" || state == "failed" || state == "interrupted";
 }
 
-// Follows a job until its attempt ends. Exit status: 0 completed, 1 anything else.
-int follow(CliSession& session, const std::string& jobId) {
-  const bool terminal = ::isatty(STDOUT_FILENO) == 1;
-  std::string lastLine;
-  auto lastPrinted = std::chrono::steady_clock::now() - std::chrono::hours(1);
-  while (true) {
-    auto progress = session.getJson("/api/training/" + percentEncode(jobId) + "/progress");
-    if (!progress) return session.report(progress.error());
-    const std::string state = stringAt(*progress, "state");
-    const std::string line = progressLine(*progress);
-    const auto now = std::chrono::steady_clock::now();
-    if (terminal) {
-      session.out() << "\r" << line << "\x1b[K" << std::flush;
-    } else if (line != lastLine &&
-               (now - lastPrinted > std::chrono::seconds(2) || endedState(state))) {
-      session.out() << line << "\n" << std::flush;
-      lastPrinted = now;
+// A job's progress from its Server-Sent Events as one ProgressBar: steps of totalSteps, with the
+// epoch, loss, the trainer's samples/s and the end-of-epoch metrics as the bar's detail.
+class TrainingDisplay {
+ public:
+  TrainingDisplay(std::ostream& out, const std::string& jobId)
+      : bar_(out, makeProgressState(jobId, std::nullopt), ProgressBar::optionsFor(out)) {}
+
+  void onEvent(const ServerSentEvent& event) {
+    const Json data = Json::parse(event.data, nullptr, /*allow_exceptions=*/false);
+    if (event.type == "snapshot") {
+      state_ = stringAt(data, "state");
+      const Json& progress = memberAt(data, "progress");
+      // Events replayed from before the snapshot are older than what it shows.
+      replayedUpTo_ = static_cast<std::int64_t>(numberAt(progress, "step").value_or(0));
+      read(progress);
+      metrics_ = metricText(memberAt(progress, "metrics"));
+    } else if (event.type == "state") {
+      state_ = stringAt(data, "state");
+    } else if (event.type == "started" || event.type == "progress") {
+      if (numberAt(data, "step").value_or(0) < static_cast<double>(replayedUpTo_)) return;
+      read(data);
+    } else if (event.type == "epoch") {
+      if (numberAt(data, "step").value_or(0) < static_cast<double>(replayedUpTo_)) return;
+      read(data);
+      metrics_ = metricText(data);
+      show();
+      bar_.printLine();  // one kept line per epoch
+      return;
+    } else {
+      return;
     }
-    lastLine = line;
+    show();
+  }
+
+  void finish() { bar_.finish(); }
+
+ private:
+  void read(const Json& data) {
+    if (const auto total = numberAt(data, "totalSteps"); total && *total > 0) {
+      bar_.state().total = static_cast<std::uint64_t>(*total);
+    }
+    if (const auto step = numberAt(data, "step"); step && *step >= 0) {
+      step_ = static_cast<std::uint64_t>(*step);
+    }
+    if (const auto epoch = numberAt(data, "epoch")) epoch_ = static_cast<std::int64_t>(*epoch);
+    if (const auto epochs = numberAt(data, "epochs")) epochs_ = static_cast<std::int64_t>(*epochs);
+    if (const auto loss = numberAt(data, "loss")) loss_ = *loss;
+    if (const auto rate = numberAt(data, "samplesPerSecond")) samplesPerSecond_ = *rate;
+  }
+
+  void show() {
+    std::string detail = state_;
+    if (epochs_ > 0) detail += fmt::format(" epoch {}/{}", epoch_, epochs_);
+    if (loss_) detail += fmt::format(" loss {:.4f}", *loss_);
+    if (samplesPerSecond_) detail += fmt::format(" {:.0f} samples/s", *samplesPerSecond_);
+    detail += metrics_;
+    bar_.state().detail = std::move(detail);
+    bar_.update(step_);
+  }
+
+  ProgressBar bar_;
+  std::string state_;
+  std::int64_t replayedUpTo_ = 0;
+  std::uint64_t step_ = 0;
+  std::int64_t epoch_ = 0, epochs_ = 0;
+  std::optional<double> loss_, samplesPerSecond_;
+  std::string metrics_;
+};
+
+// Follows a job until its attempt ends, from GET /api/training/{id}/events. Exit status:
+// 0 completed, 1 anything else.
+int follow(CliSession& session, const std::string& jobId) {
+  const std::string target = "/api/training/" + percentEncode(jobId);
+  TrainingDisplay display(session.out(), jobId);
+  // A stream can end while the job has not (an attempt ended and the next one waits): follow
+  // again, a bounded number of times without progress in between.
+  for (int quietEnds = 0;; ++quietEnds) {
+    Result<bool> followed =
+        followEventStream(session, target + "/events",
+                          fmt::format("the event stream of {} ended before the job did", jobId),
+                          [&display](const ServerSentEvent& event) { display.onEvent(event); });
+    if (!followed) {
+      display.finish();
+      return session.report(followed.error());
+    }
+    auto job = session.getJson(target);
+    if (!job) {
+      display.finish();
+      return session.report(job.error());
+    }
+    const std::string state = stringAt(*job, "state");
     if (endedState(state)) {
-      if (terminal) session.out() << "\n";
-      auto job = session.getJson("/api/training/" + percentEncode(jobId));
-      if (!job) return session.report(job.error());
+      display.finish();
       session.out() << fmt::format("{} {}: {}\n", jobId, state, stringAt(*job, "reason"));
       for (const Json& logLine : memberAt(*job, "lastLogLines")) {
         session.out() << "  | " << scalarText(logLine) << "\n";
       }
       return state == "completed" ? kExitOk : kExitServerError;
+    }
+    if (quietEnds >= 600) {  // about 5 minutes of attempts that end without the job ending
+      display.finish();
+      session.err() << fmt::format("error: {} is still {}; stopped following\n", jobId, state);
+      return kExitServerError;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
@@ -125,8 +190,8 @@ int upload(CliSession& session, const UploadOptions& options) {
   if (!options.labelColumn.empty()) target += "&labelColumn=" + percentEncode(options.labelColumn);
   if (!options.part.empty()) target += "&part=" + percentEncode(options.part);
   if (!options.delimiter.empty()) target += "&delimiter=" + percentEncode(options.delimiter);
-  auto response =
-      session.client().request("POST", target, content.str(), "application/octet-stream");
+  auto response = postWithProgress(session, target, content.str(),
+                                   "upload " + fs::path(options.file).filename().string());
   if (!response) return session.report(response.error());
   if (response->status < 200 || response->status >= 300) {
     return session.report(answerError(*response));
@@ -258,7 +323,7 @@ int show(CliSession& session, const std::string& jobId) {
   if (session.jsonOutput()) return session.printJson(*job);
   session.out() << fmt::format("{} ({}) {}: {}\n", stringAt(*job, "jobId"), stringAt(*job, "name"),
                                stringAt(*job, "state"), stringAt(*job, "reason"));
-  session.out() << progressLine(memberAt(*job, "progress")) << "\n";
+  session.out() << progressLine(memberAt(*job, "progress"), terminalColumns(session.out())) << "\n";
   Table history({{"EPOCH", Align::kRight}, {"LOSS", Align::kRight}, {"METRICS"}});
   for (const Json& epoch : memberAt(*job, "history")) {
     const auto loss = numberAt(epoch, "loss");

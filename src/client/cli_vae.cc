@@ -157,7 +157,9 @@ int addVae(CliSession& session, const AddOptions& options) {
   const std::string target =
       fmt::format("{}?name={}&format={}", vaesTarget(options.suite), percentEncode(name), format);
   auto vae = jsonAnswer(
-      session.client().request("POST", target, *bytes, "application/octet-stream"), target);
+      postWithProgress(session, target, *bytes,
+                       "upload " + std::filesystem::path(options.file).filename().string()),
+      target);
   if (!vae) return session.report(vae.error());
   return printAdded(session, *vae);
 }

@@ -11,6 +11,7 @@
 #include <boost/beast/http.hpp>
 #include <cctype>
 #include <cerrno>
+#include <sstream>
 
 namespace deviceops::client {
 namespace {
@@ -284,14 +285,49 @@ Result<std::unique_ptr<HttpClient::Connection>> openConnection(const Endpoint& e
   return connection;
 }
 
+using BodySent = std::function<void(std::uint64_t, std::uint64_t)>;
+
+// Writes request, piece by piece when onBodySent wants to hear how far the body got.
+beast::error_code writeRequest(HttpClient::Connection& connection,
+                               const http::request<http::string_body>& request,
+                               const BodySent& onBodySent) {
+  beast::error_code error;
+  if (!onBodySent) {
+    http::async_write(connection.stream, request,
+                      [&error](const beast::error_code& result, std::size_t) { error = result; });
+    runUntilDone(connection.io);
+    return error;
+  }
+  constexpr std::size_t kPieceBytes = 64 * 1024;
+  const std::uint64_t bodyBytes = request.body().size();
+  std::ostringstream header;
+  header << request.base();
+  const std::uint64_t headerBytes = header.str().size();
+  http::request_serializer<http::string_body> serializer(request);
+  serializer.limit(kPieceBytes);
+  std::uint64_t written = 0;
+  onBodySent(0, bodyBytes);
+  while (!serializer.is_done()) {
+    std::size_t piece = 0;
+    http::async_write_some(connection.stream, serializer,
+                           [&](const beast::error_code& result, std::size_t bytes) {
+                             error = result;
+                             piece = bytes;
+                           });
+    runUntilDone(connection.io);
+    if (error) return error;
+    written += piece;
+    onBodySent(std::min(bodyBytes, written > headerBytes ? written - headerBytes : 0), bodyBytes);
+  }
+  return error;
+}
+
 Exchange exchange(HttpClient::Connection& connection,
-                  const http::request<http::string_body>& request, Clock::time_point deadline) {
+                  const http::request<http::string_body>& request, Clock::time_point deadline,
+                  const BodySent& onBodySent) {
   Exchange result;
   connection.stream.expires_at(deadline);
-  http::async_write(
-      connection.stream, request,
-      [&result](const beast::error_code& error, std::size_t) { result.error = error; });
-  runUntilDone(connection.io);
+  result.error = writeRequest(connection, request, onBodySent);
   if (result.error) {
     result.failedWhileSending = true;
     result.nothingReceived = true;
@@ -361,7 +397,8 @@ void HttpClient::setBearerToken(std::string token) { bearerToken_ = std::move(to
 Result<HttpResponse> HttpClient::request(
     std::string_view method, std::string_view target, std::string_view body,
     std::string_view contentType,
-    const std::vector<std::pair<std::string, std::string>>& extraHeaders) {
+    const std::vector<std::pair<std::string, std::string>>& extraHeaders,
+    const BodySent& onBodySent) {
   ASSIGN_OR_RETURN(const http::request<http::string_body> message,
                    buildRequest(endpoint_, bearerToken_, method, target, body, contentType,
                                 "application/json", extraHeaders));
@@ -376,7 +413,7 @@ Result<HttpResponse> HttpClient::request(
       if (!opened) return opened.error();
       connection_ = std::move(*opened);
     }
-    Exchange result = exchange(*connection_, message, deadline);
+    Exchange result = exchange(*connection_, message, deadline, onBodySent);
     if (!result.error) {
       if (!result.keepAlive || connection_->buffer.size() > 0) connection_.reset();
       return std::move(result.response);
@@ -392,7 +429,7 @@ Result<HttpResponse> HttpClient::request(
 Result<HttpResponse> HttpClient::stream(
     std::string_view target, const std::function<bool(std::string_view)>& onData,
     const std::vector<std::pair<std::string, std::string>>& extraHeaders,
-    std::chrono::milliseconds idleTimeout) {
+    std::chrono::milliseconds idleTimeout, const std::function<bool()>& keepWaiting) {
   ASSIGN_OR_RETURN(const http::request<http::string_body> message,
                    buildRequest(endpoint_, bearerToken_, "GET", target, {}, {}, "text/event-stream",
                                 extraHeaders));
@@ -428,10 +465,27 @@ Result<HttpResponse> HttpClient::stream(
       idleTimeout > std::chrono::milliseconds::zero() ? idleTimeout : timeout_;
   while (!parser.is_done()) {
     connection->stream.expires_after(streaming ? pieceTimeout : deadline - Clock::now());
-    http::async_read_some(
-        connection->stream, connection->buffer, parser,
-        [&result](const beast::error_code& error, std::size_t) { result.error = error; });
-    runUntilDone(connection->io);
+    bool pieceDone = false;
+    http::async_read_some(connection->stream, connection->buffer, parser,
+                          [&result, &pieceDone](const beast::error_code& error, std::size_t) {
+                            result.error = error;
+                            pieceDone = true;
+                          });
+    if (!keepWaiting || !streaming) {
+      runUntilDone(connection->io);
+    } else {
+      connection->io.restart();
+      while (!pieceDone) {
+        connection->io.run_for(kStreamTickInterval);
+        if (pieceDone) break;
+        if (!keepWaiting()) {
+          connection->stream.cancel();
+          runUntilDone(connection->io);
+          return response;
+        }
+        if (connection->io.stopped()) connection->io.restart();
+      }
+    }
     if (result.error == beast::error::timeout && streaming) {
       return makeError(ErrorCode::kDeadlineExceeded,
                        fmt::format("GET {} from {}: nothing received for {}", target, authority,

@@ -22,6 +22,9 @@ namespace deviceops::client {
 // Largest response body the client accepts; larger ones fail with kResourceExhausted.
 inline constexpr std::uint64_t kMaxResponseBodyBytes = 256ull * 1024 * 1024;
 
+// How often HttpClient::stream asks its keepWaiting callback while no data arrives.
+inline constexpr std::chrono::milliseconds kStreamTickInterval{100};
+
 struct HttpResponse {
   int status = 0;
   std::string body;
@@ -80,10 +83,16 @@ class HttpClient {
   // Errors: kInvalidArgument (bad method, target or header), kUnavailable (cannot resolve or
   // connect, connection lost), kDeadlineExceeded (timeout), kResourceExhausted (body above
   // kMaxResponseBodyBytes), kInternal (the answer is not valid HTTP).
+  //
+  // onBodySent (may be empty) is called as the body goes out, with the body bytes written so
+  // far and the body's size, in pieces of at most 64 KiB, on this thread (for upload progress).
+  // A retried request reports from 0 again.
   Result<HttpResponse> request(
       std::string_view method, std::string_view target, std::string_view body = {},
       std::string_view contentType = "application/json",
-      const std::vector<std::pair<std::string, std::string>>& extraHeaders = {});
+      const std::vector<std::pair<std::string, std::string>>& extraHeaders = {},
+      const std::function<void(std::uint64_t sentBytes, std::uint64_t totalBytes)>& onBodySent =
+          {});
 
   Result<HttpResponse> get(std::string_view target) { return request("GET", target); }
 
@@ -98,10 +107,14 @@ class HttpClient {
   // read whole into body (onData is not called), as request() would return it. Errors: as
   // request(); the stream cut before its end is kUnavailable, no piece within idleTimeout is
   // kDeadlineExceeded. A failed stream is not retried: the caller resumes it (Last-Event-ID).
+  //
+  // keepWaiting (may be empty) is asked about every kStreamTickInterval while the body is
+  // awaited; false stops reading as onData's false does (a key press, Ctrl-C, a redraw due).
   Result<HttpResponse> stream(
       std::string_view target, const std::function<bool(std::string_view)>& onData,
       const std::vector<std::pair<std::string, std::string>>& extraHeaders = {},
-      std::chrono::milliseconds idleTimeout = std::chrono::milliseconds::zero());
+      std::chrono::milliseconds idleTimeout = std::chrono::milliseconds::zero(),
+      const std::function<bool()>& keepWaiting = {});
 
   std::chrono::milliseconds timeout() const { return timeout_; }
 
