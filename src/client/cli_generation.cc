@@ -2,7 +2,6 @@
 // Server-Sent Events (GET /api/generation/{id}/events) with a progress line on stderr, then
 // downloads the images. deviceops generation list|show|cancel (alias generations): the jobs.
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cerrno>
@@ -15,6 +14,7 @@
 
 #include "client/cli.h"
 #include "client/cli_commands.h"
+#include "client/cli_progress.h"
 #include "client/event_stream.h"
 #include "client/table.h"
 
@@ -23,8 +23,6 @@ namespace {
 
 using Json = nlohmann::json;
 namespace fs = std::filesystem;
-
-constexpr int kBarWidth = 20;
 
 struct GenerateOptions {
   std::string prompt, suite, negative, scheduler, refiner, tiling, vae, output;
@@ -59,11 +57,14 @@ std::string jobTarget(const std::string& jobId) {
   return "/api/generation/" + percentEncode(jobId);
 }
 
-// Shows a job's progress from its events: on a terminal one line redrawn in place, otherwise
-// one line per stage as the stage ends ("base      8/8 [####################] 0.41 s/step").
+// Shows a job's progress from its events as one ProgressBar per stage (cli_progress.h):
+// "base 37% 3/8 2.1 step/s ETA 0:02", the rate from the server's step timings. On a terminal the
+// bar is redrawn in place and each finished stage keeps its line; otherwise one line per stage
+// as it ends (and one every 5 s in a long stage).
 class ProgressDisplay {
  public:
-  ProgressDisplay(std::ostream& err, bool terminal) : err_(err), terminal_(terminal) {}
+  explicit ProgressDisplay(std::ostream& err)
+      : bar_(err, makeProgressState("", std::nullopt), displayOptions(err)) {}
 
   void onEvent(const ServerSentEvent& event) {
     const Json data = Json::parse(event.data, nullptr, /*allow_exceptions=*/false);
@@ -72,7 +73,9 @@ class ProgressDisplay {
       // replay it from the start (or from Last-Event-ID) and carry the stages themselves.
       totalSteps_ = static_cast<int>(
           numberAt(memberAt(data, "progress"), "totalSteps").value_or(totalSteps_));
-    } else if (event.type == "queued") {
+      return;
+    }
+    if (event.type == "queued") {
       enterStage("queued");
     } else if (event.type == "stage") {
       enterStage(stringAt(data, "stage"));
@@ -89,46 +92,55 @@ class ProgressDisplay {
     } else {
       return;  // previews and anything newer
     }
-    if (terminal_) err_ << "\r" << line() << "\x1b[K" << std::flush;
+    setState();
+    bar_.update(bar_.state().done);
   }
 
-  // Ends the display: the last stage's line (or the terminal's newline). Idempotent.
+  // Ends the display: the last stage's line. Idempotent.
   void finish() {
-    if (finished_) return;
-    finished_ = true;
-    if (terminal_) {
-      if (!stage_.empty()) err_ << "\r" << line() << "\x1b[K\n" << std::flush;
-    } else if (!stage_.empty()) {
-      err_ << line() << "\n" << std::flush;
-    }
+    if (stage_.empty()) return;
+    setState();
+    bar_.finish();
   }
 
  private:
+  static ProgressBar::Options displayOptions(const std::ostream& err) {
+    ProgressBar::Options options = ProgressBar::optionsFor(err);
+    options.ownRate = false;
+    options.plainInterval = std::chrono::seconds(5);
+    return options;
+  }
+
   void enterStage(const std::string& stage) {
     if (stage.empty() || stage == stage_) return;
-    if (!terminal_ && !stage_.empty()) err_ << line() << "\n" << std::flush;
+    if (!stage_.empty()) {
+      setState();
+      bar_.printLine();
+    }
     stage_ = stage;
     stageSeconds_ = 0;
     stageSteps_ = 0;
   }
 
-  std::string line() const {
-    const int filled =
-        totalSteps_ > 0 ? std::clamp(step_ * kBarWidth / totalSteps_, 0, kBarWidth) : 0;
-    std::string text = fmt::format("{:<8}{:>4}/{} [{}{}]", stage_, step_, totalSteps_,
-                                   std::string(static_cast<std::size_t>(filled), '#'),
-                                   std::string(static_cast<std::size_t>(kBarWidth - filled), '.'));
-    if (stageSteps_ > 0) text += fmt::format(" {:.3g} s/step", stageSeconds_ / stageSteps_);
-    return text;
+  // The bar's state from the stage's counters; the rate is the server's (steps / their seconds).
+  void setState() {
+    ProgressState& state = bar_.state();
+    state.label = stage_;
+    state.total = totalSteps_ > 0 ? std::optional<std::uint64_t>(totalSteps_) : std::nullopt;
+    state.done = static_cast<std::uint64_t>(std::max(0, step_));
+    state.ratePerSecond.reset();
+    state.etaSeconds.reset();
+    if (stageSteps_ > 0 && stageSeconds_ > 0) {
+      state.ratePerSecond = stageSteps_ / stageSeconds_;
+      if (totalSteps_ > step_) state.etaSeconds = (totalSteps_ - step_) / *state.ratePerSecond;
+    }
   }
 
-  std::ostream& err_;
-  const bool terminal_;
+  ProgressBar bar_;
   std::string stage_;
   int step_ = 0, totalSteps_ = 0;
   double stageSeconds_ = 0;
   int stageSteps_ = 0;
-  bool finished_ = false;
 };
 
 // Follows the job's events until the stream ends (followEventStream).
@@ -224,9 +236,7 @@ int generate(CliSession& session, const GenerateOptions& options) {
     session.out() << fmt::format("{} {}\n", jobId, stringAt(*submitted, "state"));
     return kExitOk;
   }
-  // Only the real stderr can be a terminal; a test's stream never is.
-  const bool terminal = &session.err() == &std::cerr && ::isatty(STDERR_FILENO) == 1;
-  ProgressDisplay display(session.err(), terminal);
+  ProgressDisplay display(session.err());
   const Status followed = followEvents(session, jobId, display);
   display.finish();
   if (!followed.ok()) return session.report(followed.error());

@@ -21,6 +21,7 @@ constexpr auto kMinRateSpan = std::chrono::milliseconds(100);
 constexpr auto kTerminalRedrawInterval = std::chrono::milliseconds(100);
 
 std::string countText(const ProgressState& state) {
+  if (!state.showCount) return "";
   if (state.unit == ProgressUnit::kBytes) {
     if (!state.total) return formatBytes(state.done);
     return formatBytes(state.done) + "/" + formatBytes(*state.total);

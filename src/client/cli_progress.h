@@ -38,6 +38,7 @@ struct ProgressState {
   std::optional<double> ratePerSecond;  // units per second; empty: not known yet
   std::optional<double> etaSeconds;     // empty: not known
   std::string detail;                   // free text at the end ("loss 0.1234 512 samples/s")
+  bool showCount = true;  // false: no "3/8" (done/total is only a fraction, e.g. of 1000)
 };
 
 // A state with these fields set and the rest as declared.

@@ -18,6 +18,7 @@
 
 #include "client/cli.h"
 #include "client/cli_commands.h"
+#include "client/cli_progress.h"
 #include "client/event_stream.h"
 #include "client/table.h"
 #include "common/byte_size.h"
@@ -40,8 +41,6 @@ constexpr std::string_view kExitStatusHelp =
     "Exit status: 0 pass or warn, 1 fail, 2 usage error, 3 server unreachable, 4 error answer\n"
     "(400, 404, 409 device busy, 503), 5 run cancelled or failed without a verdict,\n"
     "130 interrupted by Ctrl-C (the run is cancelled).";
-
-constexpr int kBarWidth = 20;
 
 struct EndToEndOptions {
   std::string level, memory, suite;
@@ -295,12 +294,14 @@ class InterruptCatcher {
   bool installed_ = false;
 };
 
-// Shows a run's progress from its events: on a terminal one line redrawn in place
-// (" 42% [########............] cpu0 memory.movingInversions"), otherwise one line per step as
-// it starts. Warnings and failures are printed on lines of their own as their results arrive.
+// Shows a run's progress from its events as one ProgressBar (cli_progress.h):
+// " 42% cpu0 memory.movingInversions" after the bar on a terminal, redrawn in place; otherwise
+// one line per step as it starts. Warnings and failures are printed on lines of their own as
+// their results arrive.
 class ProgressDisplay {
  public:
-  ProgressDisplay(std::ostream& err, bool terminal) : err_(err), terminal_(terminal) {}
+  explicit ProgressDisplay(std::ostream& err)
+      : terminal_(isTerminal(err)), bar_(err, fractionState(), displayOptions(err)) {}
 
   void onEvent(const ServerSentEvent& event) {
     const Json data = Json::parse(event.data, nullptr, /*allow_exceptions=*/false);
@@ -311,20 +312,31 @@ class ProgressDisplay {
     } else if (event.type == "result") {
       const std::string status = stringAt(data, "status");
       if (status != "warn" && status != "fail") return;
-      clearLine();
-      err_ << fmt::format("{} {} {}: {}\n", statusText(status), stringAt(data, "deviceId"),
-                          stringAt(data, "test"), stringAt(data, "reason"));
-      redraw();
+      bar_.note(fmt::format("{} {} {}: {}", statusText(status), stringAt(data, "deviceId"),
+                            stringAt(data, "test"), stringAt(data, "reason")));
     }
   }
 
   // Ends the display (the terminal's line gets its newline). Idempotent.
-  void finish() {
-    if (terminal_ && drawn_) err_ << "\n" << std::flush;
-    drawn_ = false;
-  }
+  void finish() { bar_.finish(/*onlyIfShown=*/true); }
 
  private:
+  static constexpr std::uint64_t kFractionUnits = 1000;
+
+  // The run's progress is a fraction: done/total in thousandths, shown as a percentage only.
+  static ProgressState fractionState() {
+    ProgressState state = makeProgressState("", kFractionUnits);
+    state.showCount = false;
+    return state;
+  }
+
+  static ProgressBar::Options displayOptions(const std::ostream& err) {
+    ProgressBar::Options options = ProgressBar::optionsFor(err);
+    options.ownRate = false;  // tests take very different times: no ETA from their pace
+    options.plainInterval = std::chrono::hours(24);  // plain lines per step only
+    return options;
+  }
+
   void update(const Json& progress) {
     if (!progress.is_object()) return;
     fraction_ = std::clamp(numberAt(progress, "fraction").value_or(fraction_), 0.0, 1.0);
@@ -333,38 +345,22 @@ class ProgressDisplay {
     const bool changed = device != device_ || step != step_;
     device_ = std::move(device);
     step_ = std::move(step);
-    if (terminal_) {
-      redraw();
-    } else if (changed && !step_.empty()) {
-      err_ << line() << "\n" << std::flush;
+    std::string detail = device_;
+    if (!step_.empty()) detail += (detail.empty() ? "" : " ") + step_;
+    bar_.state().detail = std::move(detail);
+    const auto done = static_cast<std::uint64_t>(std::lround(fraction_ * kFractionUnits));
+    if (changed && !step_.empty() && !terminal_) {
+      bar_.state().done = done;
+      bar_.printLine();
+    } else {
+      bar_.update(done);
     }
   }
 
-  void clearLine() {
-    if (terminal_ && drawn_) err_ << "\r\x1b[K";
-  }
-
-  void redraw() {
-    if (!terminal_) return;
-    err_ << "\r" << line() << "\x1b[K" << std::flush;
-    drawn_ = true;
-  }
-
-  std::string line() const {
-    const int filled = std::clamp(static_cast<int>(fraction_ * kBarWidth), 0, kBarWidth);
-    std::string text = fmt::format("{:>3}% [{}{}]", std::lround(fraction_ * 100),
-                                   std::string(static_cast<std::size_t>(filled), '#'),
-                                   std::string(static_cast<std::size_t>(kBarWidth - filled), '.'));
-    if (!device_.empty()) text += " " + device_;
-    if (!step_.empty()) text += " " + step_;
-    return text;
-  }
-
-  std::ostream& err_;
   const bool terminal_;
+  ProgressBar bar_;
   double fraction_ = 0;
   std::string device_, step_;
-  bool drawn_ = false;  // the terminal's line holds the bar
 };
 
 enum class FollowEnd { kEnded, kInterrupted };
@@ -392,9 +388,7 @@ int submitAndFollow(CliSession& session, std::string_view target, const Json& bo
     session.out() << fmt::format("{} {}\n", runId, stringAt(*submitted, "state"));
     return kExitOk;
   }
-  // Only the real stderr can be a terminal; a test's stream never is.
-  const bool terminal = &session.err() == &std::cerr && ::isatty(STDERR_FILENO) == 1;
-  ProgressDisplay display(session.err(), terminal);
+  ProgressDisplay display(session.err());
   const Result<FollowEnd> followed = [&] {
     const InterruptCatcher interrupt;  // only while following
     return followEvents(session, runId, display, interrupt);

@@ -147,12 +147,12 @@ std::vector<std::string> runEvents(const std::string& finalState) {
 }
 
 const std::string kProgressLines =
-    " 10% [##..................] cpu0 memory.movingInversions\n"
-    " 45% [#########...........] cpu0 transfer.hostToDevice\n"
+    "10% cpu0 memory.movingInversions\n"
+    "45% cpu0 transfer.hostToDevice\n"
     "WARN cpu0 transfer.hostToDevice: below the baseline\n"
-    " 50% [##########..........] gpu0 memory.movingInversions\n"
+    "50% gpu0 memory.movingInversions\n"
     "FAIL gpu0 memory.movingInversions: bit errors at 3 addresses\n"
-    " 99% [###################.] gpu0 generation.smoke\n";
+    "99% gpu0 generation.smoke\n";
 
 std::string joined(const std::vector<std::string>& parts, std::size_t from, std::size_t to) {
   std::string out;
