@@ -218,6 +218,7 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err,
   addGenerateCommands(app, action);
   addVaeCommands(app, action);
   addTestingCommands(app, action);
+  addTopCommand(app, action);
 
   try {
     app.parse(argc, argv);

@@ -96,6 +96,7 @@ void addGenerateCommands(CLI::App& app, CommandAction& action);
 void addVaeCommands(CLI::App& app, CommandAction& action);  // vae add|list|compare|select|remove
 // test quick|standard|long|health|runs|show|cancel, bench
 void addTestingCommands(CLI::App& app, CommandAction& action);
+void addTopCommand(CLI::App& app, CommandAction& action);  // top [--once]
 
 // Reading server JSON defensively: a missing key, a null or a value of another type gives the
 // empty result, never an exception.
