@@ -11,7 +11,8 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 20
 JOBS ?= $(shell nproc)
 
-.PHONY: run test check sanitize fuzz packages format format-check bench build clean conformance
+.PHONY: run test check sanitize fuzz packages format format-check bench build clean conformance \
+        install
 
 build:
 	scripts/setup.sh $(BUILD)
@@ -57,6 +58,12 @@ bench:
 conformance: build
 	cmake --build $(BUILD) --target deviceops_onnx_conformance
 	$(BUILD)/tests/deviceops_onnx_conformance $(ARGS)
+
+# Installs the daemon, the CLI, the trainer and the shell completion (cmake/install.cmake):
+#   make install [PREFIX=/usr/local] [DESTDIR=/tmp/stage]
+PREFIX ?= /usr/local
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD)

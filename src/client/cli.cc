@@ -219,6 +219,7 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err,
   addVaeCommands(app, action);
   addTestingCommands(app, action);
   addTopCommand(app, action);
+  addCompletionCommand(app, action);
 
   try {
     app.parse(argc, argv);

@@ -97,6 +97,9 @@ void addVaeCommands(CLI::App& app, CommandAction& action);  // vae add|list|comp
 // test quick|standard|long|health|runs|show|cancel, bench
 void addTestingCommands(CLI::App& app, CommandAction& action);
 void addTopCommand(CLI::App& app, CommandAction& action);  // top [--once]
+// completion bash|zsh (hidden): the scripts of cli_completion.h from `app`'s definition. Call
+// it last: it prints what exists when it runs.
+void addCompletionCommand(CLI::App& app, CommandAction& action);
 
 // Reading server JSON defensively: a missing key, a null or a value of another type gives the
 // empty result, never an exception.
