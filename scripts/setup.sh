@@ -64,10 +64,13 @@ if ! command -v dotnet >/dev/null 2>&1; then
   exit 1
 fi
 
-# Swagger UI assets (web/node_modules, never committed), pinned by web/package-lock.json.
-if [ ! -f web/node_modules/swagger-ui-dist/index.html ]; then
+# The web packages (web/node_modules, never committed: Swagger UI, uPlot, esbuild, puppeteer-core),
+# pinned by web/package-lock.json; installed again whenever the lock file changes. The dashboard
+# bundle (web/dist) is built by the build itself (CMake target deviceops_web).
+if [ ! -f web/node_modules/.deviceops-installed ] ||
+   ! cmp -s web/package-lock.json web/node_modules/.deviceops-installed; then
   echo "setup: npm ci (web/)"
-  (cd web && npm ci --no-audit --no-fund)
+  (cd web && npm ci --no-audit --no-fund && cp package-lock.json node_modules/.deviceops-installed)
 fi
 
 if [ ! -f "$BUILD_DIR/build.ninja" ]; then

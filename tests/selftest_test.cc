@@ -111,6 +111,14 @@ TEST(SelfTestApiTest, QuickPassesOnCpuAndLavapipeAndTheCliShowsIt) {
   EXPECT_EQ(daemon.get("/api/memory/" + lavapipe + "/status").json()["heldBytes"], 0);
   // The built-in models were unloaded.
   EXPECT_EQ(daemon.get("/api/inference/models").json()["models"].size(), 0u);
+  // The finished run is an event (the dashboard and /api/stream learn of it from there); the
+  // store's writer flushes within a second.
+  std::this_thread::sleep_for(1500ms);
+  const json finished = daemon.get("/api/events?type=selftest.finished").json();
+  ASSERT_EQ(finished["count"], 1) << finished.dump();
+  EXPECT_EQ(finished["events"][0]["details"]["runId"], run["id"]);
+  EXPECT_EQ(finished["events"][0]["details"]["status"], "pass");
+  EXPECT_EQ(finished["events"][0]["severity"], "info");
 
   // Device health: non-intrusive, every check passes (telemetry samples every second).
   std::this_thread::sleep_for(2500ms);

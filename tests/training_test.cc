@@ -182,6 +182,13 @@ TEST_F(TrainingTest, TrainsFashionMnistFollowsLiveExportsAndServes) {
   ASSERT_EQ(progress.status, 200);
   EXPECT_EQ(progress.json()["step"], progress.json()["totalSteps"]);
   EXPECT_EQ(progress.json()["history"].size(), 3u);
+  // A finished job reports its totals at the top level (the last epoch's figures).
+  const json totals = progress.json();
+  EXPECT_GT(totals.value("elapsedSeconds", 0.0), 0.0) << totals.dump();
+  ASSERT_TRUE(totals["loss"].is_number()) << totals.dump();
+  EXPECT_DOUBLE_EQ(totals["loss"].get<double>(), job["history"].back()["loss"].get<double>());
+  EXPECT_TRUE(totals["learningRate"].is_number()) << totals.dump();
+  EXPECT_GT(totals.value("samplesPerSecond", 0.0), 0.0) << totals.dump();
 
   // The ledger held the job's reservation and released it when the trainer exited.
   RawResponse allocations = daemon.get("/api/memory/allocations?kind=training");

@@ -19,6 +19,7 @@ void registerAllRoutesDisabled(http::Router& router, AppContext& context) {
   registerTrainingUnavailable(router, context);
   registerGenerationUnavailable(router, context, "image generation is disabled");
   registerTestingUnavailable(router, context, "self-tests are disabled");
+  registerStreamUnavailable(router, context);
 }
 
 }  // namespace deviceops::api

@@ -29,6 +29,8 @@
 
 namespace deviceops::api {
 
+class LiveFeed;
+
 // One part of GET /ready beyond the devices: shown under checks.<name>; a degraded part makes
 // the node "degraded" (still 200: it serves).
 struct ReadinessCheck {
@@ -90,6 +92,12 @@ void registerTestingRoutes(http::Router& router, AppContext& context,
                            selftest::SelfTestService& service);
 void registerTestingUnavailable(http::Router& router, AppContext& context,
                                 const std::string& reason);
+
+// GET /api/stream: the live feed as Server-Sent Events. `hello` is the first event's data
+// (node, intervalSeconds, telemetry); the feed must outlive the router's use.
+void registerStreamRoutes(http::Router& router, AppContext& context, LiveFeed& feed,
+                          nlohmann::json hello);
+void registerStreamUnavailable(http::Router& router, AppContext& context);
 
 // Every group with every component disabled but the core ones: the API's full shape (tests).
 void registerAllRoutesDisabled(http::Router& router, AppContext& context);

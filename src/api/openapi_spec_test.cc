@@ -2,6 +2,7 @@
 // exists. Fails when either side changes alone.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 
 #include "api/app.h"
@@ -54,6 +55,32 @@ TEST_F(ApiRoutesTest, SpecAndRouterAgree) {
   for (const std::string& operation : documented) {
     EXPECT_TRUE(routed.count(operation)) << "documented but not routed: " << operation;
   }
+}
+
+// Swagger UI groups operations by their first tag and sends "Try it out" to servers[0]: every
+// operation has one declared tag, and the server is the address the page was loaded from.
+TEST(OpenApiSpecTest, EveryOperationIsTaggedAndTheServerIsRelative) {
+  const auto spec = nlohmann::json::parse(openApiSpecJson());
+  ASSERT_EQ(spec["servers"].size(), 1u);
+  EXPECT_EQ(spec["servers"][0]["url"], "/");
+  std::set<std::string> declared;
+  for (const auto& tag : spec["tags"]) declared.insert(tag["name"].get<std::string>());
+  EXPECT_GE(declared.size(), 10u);
+  std::map<std::string, int> used;
+  for (const auto& [path, operations] : spec["paths"].items()) {
+    for (const auto& [method, operation] : operations.items()) {
+      if (method == "parameters") continue;
+      ASSERT_TRUE(operation.contains("tags")) << method << " " << path;
+      ASSERT_EQ(operation["tags"].size(), 1u) << method << " " << path;
+      const std::string tag = operation["tags"][0].get<std::string>();
+      EXPECT_TRUE(declared.count(tag)) << method << " " << path << ": undeclared tag " << tag;
+      ++used[tag];
+    }
+  }
+  for (const std::string& tag : declared)
+    EXPECT_GT(used[tag], 0) << "tag without operations: " << tag;
+  EXPECT_EQ(spec["paths"]["/v2/models/{m}/infer"]["post"]["tags"][0], "kserve-v2");
+  EXPECT_EQ(spec["paths"]["/api/stream"]["get"]["tags"][0], "live");
 }
 
 TEST_F(ApiRoutesTest, DisabledComponentsAnswer503NamingTheSetting) {

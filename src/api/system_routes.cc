@@ -1,4 +1,5 @@
-// GET /health, /ready, /api/version, /api/config, /openapi.json, /swagger, /swagger/{file}.
+// GET /health, /ready, /api/version, /api/config, /openapi.json, /swagger, /swagger/{file}, and
+// the dashboard: / and /assets/{file} (webRoot/dist, built by web/build.mjs).
 #include <fmt/format.h>
 #include <onnxruntime_c_api.h>
 
@@ -9,69 +10,20 @@
 
 #include "api/route_table.h"
 #include "api/routes.h"
+#include "api/static_assets.h"
 
 namespace deviceops::api {
 namespace {
 
 using nlohmann::json;
 
-std::string contentTypeFor(std::string_view file) {
-  const auto endsWith = [&](std::string_view suffix) { return file.ends_with(suffix); };
-  if (endsWith(".html")) return "text/html; charset=utf-8";
-  if (endsWith(".js")) return "application/javascript";
-  if (endsWith(".css")) return "text/css";
-  if (endsWith(".png")) return "image/png";
-  if (endsWith(".json") || endsWith(".map")) return "application/json";
-  return "application/octet-stream";
-}
-
-// Serves swagger-ui-dist's files, read once and kept in memory. Our own initializer points the
-// UI at /openapi.json instead of the package's demo URL.
-class SwaggerAssets {
- public:
-  explicit SwaggerAssets(std::filesystem::path root) : root_(std::move(root)) {}
-
-  Result<http::Reply> serve(const std::string& file) {
-    if (file == "swagger-initializer.js") {
-      return http::bytesReply(200, "application/javascript", kInitializer);
-    }
-    if (file.empty() || file.find('/') != std::string::npos ||
-        file.find("..") != std::string::npos || file.front() == '.') {
-      return makeError(ErrorCode::kNotFound, "no such Swagger UI file");
-    }
-    std::lock_guard lock(mutex_);
-    auto cached = files_.find(file);
-    if (cached == files_.end()) {
-      std::ifstream input(root_ / file, std::ios::binary);
-      if (!input) {
-        if (!std::filesystem::exists(root_ / "index.html")) {
-          return makeError(
-              ErrorCode::kUnavailable,
-              fmt::format("Swagger UI assets are not installed at {}; run scripts/setup.sh "
-                          "(npm install of swagger-ui-dist)",
-                          root_.string()));
-        }
-        return makeError(ErrorCode::kNotFound, "no such Swagger UI file: " + file);
-      }
-      std::stringstream content;
-      content << input.rdbuf();
-      cached = files_.emplace(file, content.str()).first;
-    }
-    return http::bytesReply(200, contentTypeFor(file), cached->second)
-        .withHeader("Cache-Control", "public, max-age=3600");
-  }
-
- private:
-  static constexpr const char* kInitializer =
-      "window.onload = function () {\n"
-      "  window.ui = SwaggerUIBundle({url: '/openapi.json', dom_id: '#swagger-ui',\n"
-      "    deepLinking: true, presets: [SwaggerUIBundle.presets.apis, "
-      "SwaggerUIStandalonePreset],\n"
-      "    layout: 'StandaloneLayout'});\n};\n";
-  std::filesystem::path root_;
-  std::mutex mutex_;  // guards files_
-  std::unordered_map<std::string, std::string> files_;
-};
+// Our own Swagger UI initializer: the UI reads /openapi.json instead of the package's demo URL.
+constexpr const char* kSwaggerInitializer =
+    "window.onload = function () {\n"
+    "  window.ui = SwaggerUIBundle({url: '/openapi.json', dom_id: '#swagger-ui',\n"
+    "    deepLinking: true, presets: [SwaggerUIBundle.presets.apis, "
+    "SwaggerUIStandalonePreset],\n"
+    "    layout: 'StandaloneLayout'});\n};\n";
 
 nlohmann::json encodeConfig(const config::Config& c) {
   json tokens = json::array();
@@ -105,7 +57,12 @@ class SystemRoutes {
  public:
   explicit SystemRoutes(AppContext& context)
       : context_(context),
-        assets_(context.config.server.webRoot / "node_modules" / "swagger-ui-dist"),
+        swagger_(context.config.server.webRoot / "node_modules" / "swagger-ui-dist",
+                 "run scripts/setup.sh (npm ci in web/)"),
+        dashboard_(context.config.server.webRoot / "dist",
+                   "run scripts/setup.sh (npm ci in web/ and the deviceops_web build target)"),
+        dashboardAssets_(context.config.server.webRoot / "dist" / "assets",
+                         "run scripts/setup.sh (npm ci in web/ and the deviceops_web target)"),
         started_(std::chrono::system_clock::now()) {}
 
   Result<http::Reply> health(http::Request&) {
@@ -156,15 +113,28 @@ class SystemRoutes {
   }
 
   Result<http::Reply> swaggerRedirect(http::Request&) { return redirect(301, "/swagger/"); }
-  Result<http::Reply> rootRedirect(http::Request&) { return redirect(302, "/swagger/"); }
-  Result<http::Reply> swaggerIndex(http::Request&) { return assets_.serve("index.html"); }
+  Result<http::Reply> swaggerIndex(http::Request& request) {
+    return swagger_.serve("index.html", request);
+  }
   Result<http::Reply> swaggerFile(http::Request& request) {
-    return assets_.serve(request.pathParam("file"));
+    const std::string& file = request.pathParam("file");
+    if (file == "swagger-initializer.js") {
+      return http::bytesReply(200, "application/javascript", kSwaggerInitializer);
+    }
+    return swagger_.serve(file, request, "public, max-age=3600");
+  }
+  Result<http::Reply> dashboard(http::Request& request) {
+    return dashboard_.serve("index.html", request);
+  }
+  Result<http::Reply> dashboardAsset(http::Request& request) {
+    return dashboardAssets_.serve(request.pathParam("file"), request);
   }
 
  private:
   AppContext& context_;
-  SwaggerAssets assets_;
+  StaticAssets swagger_;
+  StaticAssets dashboard_;
+  StaticAssets dashboardAssets_;
   std::chrono::system_clock::time_point started_;
 };
 
@@ -174,11 +144,14 @@ constexpr RouteSpec<SystemRoutes> kSystemRoutes[] = {
     {"GET", "/ready", &SystemRoutes::ready, kInline, std::nullopt, /*authenticate=*/false},
     {"GET", "/api/version", &SystemRoutes::version, kInline},
     {"GET", "/api/config", &SystemRoutes::config, http::Execution::kWorker, Scope::kAdmin},
-    {"GET", "/openapi.json", &SystemRoutes::openApi, kInline},
-    {"GET", "/swagger", &SystemRoutes::swaggerRedirect},
-    {"GET", "/swagger/", &SystemRoutes::swaggerIndex},
-    {"GET", "/swagger/{file}", &SystemRoutes::swaggerFile},
-    {"GET", "/", &SystemRoutes::rootRedirect},
+    // The spec, Swagger UI and the dashboard's files hold no secrets: a browser loads them
+    // before it has a token (the page asks for one when the API answers 401).
+    {"GET", "/openapi.json", &SystemRoutes::openApi, kInline, std::nullopt, false},
+    {"GET", "/swagger", &SystemRoutes::swaggerRedirect, kInline, std::nullopt, false},
+    {"GET", "/swagger/", &SystemRoutes::swaggerIndex, kInline, std::nullopt, false},
+    {"GET", "/swagger/{file}", &SystemRoutes::swaggerFile, kInline, std::nullopt, false},
+    {"GET", "/", &SystemRoutes::dashboard, kInline, std::nullopt, false},
+    {"GET", "/assets/{file}", &SystemRoutes::dashboardAsset, kInline, std::nullopt, false},
 };
 
 }  // namespace

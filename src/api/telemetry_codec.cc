@@ -93,6 +93,61 @@ json encodeLatestSample(const telemetry::DeviceSample& s, const std::string& nam
           {"heldBytesByKind", s.heldBytesByKind}};
 }
 
+namespace {
+
+template <class T>
+json orNull(const std::optional<T>& value) {
+  return value ? json(*value) : json(nullptr);
+}
+
+json emptySeries(std::string_view resolution) {
+  return {{"resolution", resolution},
+          {"time", json::array()},
+          {"utilizationRatio", json::array()},
+          {"memoryUsedBytes", json::array()},
+          {"temperatureCelsius", json::array()},
+          {"powerWatts", json::array()},
+          {"throttled", json::array()},
+          {"health", json::array()}};
+}
+
+}  // namespace
+
+json encodeSeries(const std::vector<telemetry::DeviceSample>& samples) {
+  json series = emptySeries("raw");
+  for (const telemetry::DeviceSample& sample : samples) {
+    series["time"].push_back(std::chrono::duration<double>(sample.time.time_since_epoch()).count());
+    series["utilizationRatio"].push_back(orNull(sample.utilizationRatio));
+    series["memoryUsedBytes"].push_back(orNull(sample.memoryUsedBytes));
+    series["temperatureCelsius"].push_back(orNull(sample.temperatureCelsius));
+    series["powerWatts"].push_back(orNull(sample.powerWatts));
+    series["throttled"].push_back(sample.throttled ? 1 : 0);
+    series["health"].push_back(sample.health);
+  }
+  return series;
+}
+
+json encodeSeries(const std::vector<telemetry::Rollup>& rollups, telemetry::Resolution resolution) {
+  json series = emptySeries(resolution == telemetry::Resolution::kHour ? "1h" : "1m");
+  const auto average = [](const telemetry::MetricAggregate& metric) {
+    return metric.count > 0 ? json(metric.avg) : json(nullptr);
+  };
+  for (const telemetry::Rollup& rollup : rollups) {
+    series["time"].push_back(static_cast<double>(rollup.bucketStartMs) / 1000.0);
+    series["utilizationRatio"].push_back(average(rollup.metrics[telemetry::kUtilization]));
+    series["memoryUsedBytes"].push_back(average(rollup.metrics[telemetry::kMemoryUsed]));
+    series["temperatureCelsius"].push_back(average(rollup.metrics[telemetry::kTemperature]));
+    series["powerWatts"].push_back(average(rollup.metrics[telemetry::kPower]));
+    series["throttled"].push_back(rollup.throttledSeconds > 0 ? 1 : 0);
+    std::size_t worst = 0;
+    for (std::size_t state = 0; state < rollup.healthSeconds.size(); ++state) {
+      if (rollup.healthSeconds[state] > 0) worst = state;
+    }
+    series["health"].push_back(telemetry::kHealthStates[worst]);
+  }
+  return series;
+}
+
 json encodeStatistics(const telemetry::Statistics& s) {
   json health = json::object();
   for (const auto& [state, seconds] : s.healthSeconds) health[state] = seconds;

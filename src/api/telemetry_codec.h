@@ -8,6 +8,7 @@
 #include "common/result.h"
 #include "common/time_format.h"
 #include "telemetry/availability.h"
+#include "telemetry/rollup.h"
 #include "telemetry/sample.h"
 
 namespace deviceops::api {
@@ -22,6 +23,13 @@ Result<telemetry::SystemTime> parseSince(std::string_view text, telemetry::Syste
 nlohmann::json encodeLatestSample(const telemetry::DeviceSample& sample, const std::string& name,
                                   const std::string& vendor, telemetry::SystemTime now, bool stale);
 nlohmann::json encodeStatistics(const telemetry::Statistics& statistics);
+// The `series` of /api/integration/statistics?series=1, for charts: parallel arrays (time in Unix
+// seconds; null where a point lacks the reading; throttled 0/1; health the state's name), from
+// raw samples or from rollup buckets (their averages; throttled when any second was; health the
+// worst state with any seconds).
+nlohmann::json encodeSeries(const std::vector<telemetry::DeviceSample>& samples);
+nlohmann::json encodeSeries(const std::vector<telemetry::Rollup>& rollups,
+                            telemetry::Resolution resolution);
 nlohmann::json encodeStoredEvent(const telemetry::StoredEvent& event);
 nlohmann::json encodeAvailability(const telemetry::DeviceAvailability& availability);
 

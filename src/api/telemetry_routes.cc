@@ -253,9 +253,32 @@ class TelemetryRoutes {
     ASSIGN_OR_RETURN(const Window window, decodeWindow(request));
     auto id = resolveDevice(inventory_, service_, key);
     if (!id) return unknownDevice(key);
-    return encoded(service_.store().statistics(service_.node(), *id, window.from, window.to,
-                                               window.resolution),
-                   encodeStatistics);
+    auto statistics = service_.store().statistics(service_.node(), *id, window.from, window.to,
+                                                  window.resolution);
+    if (!statistics.ok()) return statistics.error();
+    json body = encodeStatistics(*statistics);
+    const auto series = request.queryParam("series");
+    if (series && *series != "0" && *series != "false") {
+      if (*series != "1" && *series != "true") {
+        return makeError(ErrorCode::kInvalidArgument, "series must be 1, true, 0 or false",
+                         {{"parameter", "series"}});
+      }
+      ASSIGN_OR_RETURN(body["series"], seriesOf(*id, *statistics));
+    }
+    return http::jsonReply(200, body);
+  }
+
+  // The chart points of the window the statistics covered, at the resolution they used.
+  Result<json> seriesOf(const std::string& deviceId, const telemetry::Statistics& statistics) {
+    if (statistics.resolution == telemetry::Resolution::kRaw) {
+      ASSIGN_OR_RETURN(auto samples, service_.store().samples(service_.node(), deviceId,
+                                                              statistics.from, statistics.to));
+      return encodeSeries(samples);
+    }
+    ASSIGN_OR_RETURN(auto rollups,
+                     service_.store().rollups(service_.node(), deviceId, statistics.resolution,
+                                              statistics.from, statistics.to));
+    return encodeSeries(rollups, statistics.resolution);
   }
 
   Result<http::Reply> events(http::Request& request) {

@@ -12,6 +12,7 @@
 
 #include "api/app.h"
 #include "api/auth.h"
+#include "api/live_feed.h"
 #include "common/time_format.h"
 #include "config/config.h"
 #include "daemon/allocators.h"
@@ -145,7 +146,7 @@ memory::MemoryOptions memoryOptions(const config::MemoryConfig& config) {
 // samples are buffered until it does.
 Result<std::unique_ptr<telemetry::TelemetryService>> makeTelemetry(
     const config::Config& config, const devices::Inventory& inventory,
-    memory::MemoryService& memoryService) {
+    memory::MemoryService& memoryService, api::LiveFeed& feed) {
   const config::TelemetryConfig& t = config.telemetry;
   Result<std::unique_ptr<telemetry::TelemetryStore>> store =
       t.store == "postgresql"
@@ -164,6 +165,10 @@ Result<std::unique_ptr<telemetry::TelemetryService>> makeTelemetry(
   options.writer.maxBufferedItems = t.bufferMaxSamples;
   options.writer.spillFile =
       t.spillFile.empty() ? config.dataDir / "telemetry-spill.jsonl" : t.spillFile;
+  options.onTick = [&feed, &inventory](const std::vector<telemetry::DeviceSample>& samples,
+                                       const std::vector<telemetry::StoredEvent>& events) {
+    api::publishTick(feed, inventory, samples, events);
+  };
   return std::make_unique<telemetry::TelemetryService>(std::move(store.value()), inventory,
                                                        &memoryService, std::move(options));
 }
@@ -171,7 +176,7 @@ Result<std::unique_ptr<telemetry::TelemetryService>> makeTelemetry(
 Result<std::unique_ptr<selftest::SelfTestService>> makeSelfTests(
     const config::Config& config, const devices::Inventory& inventory,
     memory::MemoryService& memoryService, inference::ModelRegistry* models,
-    telemetry::TelemetryService* telemetryService) {
+    telemetry::TelemetryService* telemetryService, EventSink& events) {
   const config::TelemetryConfig& t = config.telemetry;
   std::error_code error;
   std::filesystem::create_directories(config.dataDir / "selftest" / "models", error);
@@ -187,6 +192,7 @@ Result<std::unique_ptr<selftest::SelfTestService>> makeSelfTests(
   options.modelDirectory = config.dataDir / "selftest" / "models";
   options.health.staleAfter = config.devices.staleAfter;
   options.health.telemetryInterval = config.telemetry.interval;
+  options.events = &events;
   auto service = std::make_unique<selftest::SelfTestService>(
       inventory, memoryService, models, telemetryService, std::move(store), options);
   RETURN_IF_ERROR(service->start());
@@ -247,21 +253,24 @@ int run(config::Config config, const sigset_t& signals) {
   api::AppContext context(config, inventory, memoryService);
   http::Router router;
   api::registerCoreRoutes(router, context);
-  NullEventSink noEvents;
-  EventSink* events = &noEvents;  // the telemetry store once it is up
+  // Every component publishes its events to the live feed (GET /api/stream), which forwards
+  // them to the telemetry store once it is up.
+  const std::string node =
+      config.telemetry.nodeName.empty() ? telemetry::localHostName() : config.telemetry.nodeName;
+  api::LiveFeed feed(api::liveEventEncoder(config.telemetry.enabled ? node : ""));
+  EventSink* events = &feed;
 
   // Telemetry: sampling starts now; from here on events go to its store.
   std::unique_ptr<telemetry::TelemetryService> telemetryService;
   if (config.telemetry.enabled) {
-    auto made = makeTelemetry(config, inventory, memoryService);
+    auto made = makeTelemetry(config, inventory, memoryService, feed);
     if (!made.ok()) {
       spdlog::error("telemetry store: {}", made.error().message);
       return 1;
     }
     telemetryService = std::move(made.value());
     telemetryService->start();
-    events = telemetryService.get();
-    memoryService.setEventSink(telemetryService.get());
+    feed.setDownstream(telemetryService.get());
     api::registerTelemetryRoutes(router, context, *telemetryService);
     spdlog::info("telemetry: node {}, every {} s, store {} ({})", telemetryService->node(),
                  config.telemetry.interval.count(), telemetryService->store().kind(),
@@ -269,6 +278,15 @@ int run(config::Config config, const sigset_t& signals) {
   } else {
     api::registerTelemetryUnavailable(router, context);
   }
+  memoryService.setEventSink(&feed);
+  api::registerStreamRoutes(
+      router, context, feed,
+      {{"node", config.telemetry.enabled ? nlohmann::json(node) : nlohmann::json(nullptr)},
+       {"intervalSeconds",
+        config.telemetry.enabled
+            ? nlohmann::json(std::chrono::duration<double>(config.telemetry.interval).count())
+            : nlohmann::json(nullptr)},
+       {"telemetry", config.telemetry.enabled}});
 
   // Inference: the registry charges the ledger for every model; start() installs it as the
   // ledger's reclaimer, so a raw allocation that does not fit evicts idle models first.
@@ -368,8 +386,8 @@ int run(config::Config config, const sigset_t& signals) {
   }
   // Self-tests: runs and figures go where telemetry goes (SQLite here, or its PostgreSQL).
   std::unique_ptr<selftest::SelfTestService> selfTests;
-  if (auto made =
-          makeSelfTests(config, inventory, memoryService, models.get(), telemetryService.get());
+  if (auto made = makeSelfTests(config, inventory, memoryService, models.get(),
+                                telemetryService.get(), feed);
       made.ok()) {
     selfTests = std::move(made.value());
     api::registerTestingRoutes(router, context, *selfTests);
@@ -403,6 +421,7 @@ int run(config::Config config, const sigset_t& signals) {
     spdlog::info("received {}; finishing in-flight requests (grace {} s)",
                  received == SIGTERM ? "SIGTERM" : "SIGINT", config.server.shutdownGrace.count());
     context.ready = false;
+    feed.close();  // ends every /api/stream now, not after the grace period
     server.shutdown();
   });
   server.wait();
@@ -415,7 +434,7 @@ int run(config::Config config, const sigset_t& signals) {
   }
   memoryService.stop();  // releases every allocation (reason "shutdown")
   if (telemetryService) {
-    memoryService.setEventSink(nullptr);
+    feed.setDownstream(nullptr);
     telemetryService->stop();  // flushes buffered samples and events (the rest is spilled)
   }
   inventory.stop();

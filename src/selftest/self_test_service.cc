@@ -1,6 +1,7 @@
 #include "selftest/self_test_service.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -443,6 +444,23 @@ void SelfTestService::finish(const std::shared_ptr<LiveRun>& run) {
              {"status", record.status ? Json(outcomeName(*record.status)) : Json(nullptr)}});
     run->ended = true;
     run->changed.notify_all();
+  }
+  if (options_.events) {
+    const std::string status =
+        record.status ? std::string(outcomeName(*record.status)) : std::string("none");
+    Event event;
+    event.type = "selftest.finished";
+    event.deviceId = record.devices.size() == 1 ? record.devices.front() : "";
+    event.severity = status == "fail" ? "error" : status == "warn" ? "warning" : "info";
+    event.message =
+        fmt::format("self-test {} ({}) on {}: {}, {}", record.id, runKindName(record.request.kind),
+                    fmt::join(record.devices, ", "), runStateName(record.state), status);
+    event.details = {{"runId", record.id},
+                     {"kind", runKindName(record.request.kind)},
+                     {"state", runStateName(record.state)},
+                     {"status", status},
+                     {"devices", record.devices}};
+    options_.events->publish(std::move(event));
   }
   spdlog::info("self-test {} ({}): {}, {}", record.id, runKindName(record.request.kind),
                runStateName(record.state),

@@ -60,6 +60,8 @@ struct SelfTestOptions {
   std::chrono::milliseconds longLoadDuration{120000};
   std::chrono::milliseconds bandwidthBudget{1500};  // per direction at the standard level
   HealthCheckOptions health;
+  // Where "selftest.finished" events go (the daemon's live feed and event log); null: nowhere.
+  EventSink* events = nullptr;
 };
 
 struct RunEvent {

@@ -143,6 +143,7 @@ void Sampler::sampleOnce() {
   }
   samples_ += samples.size();
   ++ticks_;
+  if (options_.onTick) options_.onTick(samples, batch.events);
   batch.samples = std::move(samples);
   writer_.push(batch);
 }

@@ -32,6 +32,9 @@ struct SamplerOptions {
   // A reading older than this at sampling time is stale (the backend did not answer in time).
   std::chrono::milliseconds staleAfter{10000};
   std::function<SystemTime()> clock = [] { return std::chrono::system_clock::now(); };
+  // Called on the sampling thread after each tick with its samples and the events the tick
+  // detected (already queued for the store): the daemon's live feed (/api/stream). Must not block.
+  std::function<void(const std::vector<DeviceSample>&, const std::vector<StoredEvent>&)> onTick;
 };
 
 class Sampler {

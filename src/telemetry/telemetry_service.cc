@@ -20,6 +20,7 @@ SamplerOptions samplerOptions(const TelemetryOptions& options) {
   sampler.version = options.version;
   sampler.interval = options.interval;
   sampler.staleAfter = options.staleAfter;
+  sampler.onTick = options.onTick;
   return sampler;
 }
 

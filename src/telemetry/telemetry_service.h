@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -31,6 +32,8 @@ struct TelemetryOptions {
   std::chrono::seconds rollupRetention{90 * 24 * 3600};
   std::chrono::milliseconds retentionInterval{3600 * 1000};
   WriterOptions writer;
+  // SamplerOptions::onTick: each tick's samples and detected events (the live feed).
+  std::function<void(const std::vector<DeviceSample>&, const std::vector<StoredEvent>&)> onTick;
 };
 
 // The store's state for /ready and /metrics.

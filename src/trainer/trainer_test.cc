@@ -523,7 +523,7 @@ TEST_F(TrainerTest, ProgressEventsOnAPipeCarryTheDocumentedFields) {
         "elapsedSeconds"}},
       {"epoch",
        {"epoch", "step", "loss", "accuracy", "val_loss", "val_accuracy", "seconds",
-        "samplesPerSecond"}},
+        "samplesPerSecond", "learningRate", "elapsedSeconds"}},
       {"checkpoint", {"step", "epoch", "file", "best"}},
       {"completed", {"step", "weights", "reason"}},
   };
@@ -550,6 +550,11 @@ TEST_F(TrainerTest, ProgressEventsOnAPipeCarryTheDocumentedFields) {
     EXPECT_GT(p["samplesPerSecond"].get<double>(), 0.0);
   }
   EXPECT_TRUE(fs::exists(byType["completed"][0]["weights"].get<std::string>()));
+  // Epoch events carry the running totals too (a job shorter than one progress interval has
+  // only these): elapsed time grows epoch by epoch.
+  EXPECT_DOUBLE_EQ(byType["epoch"][0]["learningRate"].get<double>(), 0.01);
+  EXPECT_GT(byType["epoch"][1]["elapsedSeconds"].get<double>(),
+            byType["epoch"][0]["elapsedSeconds"].get<double>());
 }
 
 }  // namespace

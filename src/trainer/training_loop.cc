@@ -169,6 +169,10 @@ std::optional<std::string> TrainingRun::finishEpoch() {
   }
   event["seconds"] = seconds;
   event["samplesPerSecond"] = seconds > 0 ? double(epochSamplesThisAttempt_) / seconds : 0.0;
+  // What a progress event would say at this point: a job shorter than progressIntervalMs sends
+  // none, and its totals must still be known when it ends.
+  event["learningRate"] = learningRate_;
+  event["elapsedSeconds"] = secondsSince(trainStart_);
   history_.push_back(event);
   progress_.emit(event);
   if (leader()) log(event.dump());

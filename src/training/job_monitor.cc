@@ -308,6 +308,17 @@ void JobManager::handleProgressLine(const std::string& jobId, const std::string&
     } else if (type == "epoch") {
       progress.epoch = event.value("epoch", progress.epoch);
       progress.step = event.value("step", progress.step);
+      // The epoch's totals stand for the job's figures at this boundary (and are the only ones
+      // of a job that ends before its first progress event).
+      if (event.contains("loss") && event.at("loss").is_number())
+        progress.loss = event.at("loss").get<double>();
+      if (event.contains("learningRate") && event.at("learningRate").is_number())
+        progress.learningRate = event.at("learningRate").get<double>();
+      if (event.contains("samplesPerSecond") && event.at("samplesPerSecond").is_number())
+        progress.samplesPerSecond = event.at("samplesPerSecond").get<double>();
+      progress.attemptElapsedSeconds =
+          std::max(progress.attemptElapsedSeconds,
+                   event.value("elapsedSeconds", progress.attemptElapsedSeconds));
       progress.lastEpoch = event;
       progress.lastEpoch.erase("type");
       progress.history.push_back(progress.lastEpoch);
