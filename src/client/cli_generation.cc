@@ -58,9 +58,9 @@ std::string jobTarget(const std::string& jobId) {
 }
 
 // Shows a job's progress from its events as one ProgressBar per stage (cli_progress.h):
-// "base 37% 3/8 2.1 step/s ETA 0:02", the rate from the server's step timings. On a terminal the
-// bar is redrawn in place and each finished stage keeps its line; otherwise one line per stage
-// as it ends (and one every 5 s in a long stage).
+// "base 37% 3/8 2.1 step/s ETA 0:02 images 0/2", the rate from the server's step timings. On a
+// terminal the bar is redrawn in place and each finished stage keeps its line; otherwise one line
+// per stage as it ends (and one every 5 s in a long stage).
 class ProgressDisplay {
  public:
   explicit ProgressDisplay(std::ostream& err)
@@ -73,6 +73,7 @@ class ProgressDisplay {
       // replay it from the start (or from Last-Event-ID) and carry the stages themselves.
       totalSteps_ = static_cast<int>(
           numberAt(memberAt(data, "progress"), "totalSteps").value_or(totalSteps_));
+      images_ = static_cast<int>(numberAt(memberAt(data, "parameters"), "batch").value_or(images_));
       return;
     }
     if (event.type == "queued") {
@@ -86,7 +87,10 @@ class ProgressDisplay {
       stageSeconds_ += numberAt(data, "seconds").value_or(0);
       ++stageSteps_;
     } else if (event.type == "done" || event.type == "failed" || event.type == "cancelled") {
-      if (event.type == "done") step_ = totalSteps_;
+      if (event.type == "done") {
+        step_ = totalSteps_;
+        imagesDone_ = images_;  // the images of a batch are made together
+      }
       finish();
       return;
     } else {
@@ -128,6 +132,7 @@ class ProgressDisplay {
     state.label = stage_;
     state.total = totalSteps_ > 0 ? std::optional<std::uint64_t>(totalSteps_) : std::nullopt;
     state.done = static_cast<std::uint64_t>(std::max(0, step_));
+    state.detail = images_ > 0 ? fmt::format("images {}/{}", imagesDone_, images_) : "";
     state.ratePerSecond.reset();
     state.etaSeconds.reset();
     if (stageSteps_ > 0 && stageSeconds_ > 0) {
@@ -139,6 +144,7 @@ class ProgressDisplay {
   ProgressBar bar_;
   std::string stage_;
   int step_ = 0, totalSteps_ = 0;
+  int images_ = 0, imagesDone_ = 0;  // the batch size (0: unknown) and the images finished
   double stageSeconds_ = 0;
   int stageSteps_ = 0;
 };

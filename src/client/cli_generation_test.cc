@@ -94,6 +94,7 @@ std::vector<std::string> jobEvents(const std::string& last) {
       event(0, "snapshot",
             {{"id", "gen-1"},
              {"state", "running"},
+             {"parameters", {{"batch", 2}}},
              {"progress", {{"stage", "decode"}, {"step", 4}, {"totalSteps", 4}}}}),
       event(1, "queued", {{"jobId", "gen-1"}, {"position", 0}}),
       event(2, "stage", {{"stage", "load"}}),
@@ -389,13 +390,13 @@ TEST_F(GenerationCliTest, GenerateFollowsDownloadsAndReports) {
                 "refiner: not used (sharpness 30.0 >= 20.0)\n");
   // One line per stage, as each ends (stderr is not a terminal here).
   EXPECT_EQ(result.err,
-            "queued 0% 0/4\n"
-            "load 0% 0/4\n"
-            "encode 0% 0/4\n"
-            "base 75% 3/4 2.0 step/s ETA 0:01\n"
-            "assess 75% 3/4\n"
-            "refiner 100% 4/4 1.0 step/s\n"
-            "decode 100% 4/4\n");
+            "queued 0% 0/4 images 0/2\n"
+            "load 0% 0/4 images 0/2\n"
+            "encode 0% 0/4 images 0/2\n"
+            "base 75% 3/4 2.0 step/s ETA 0:01 images 0/2\n"
+            "assess 75% 3/4 images 0/2\n"
+            "refiner 100% 4/4 1.0 step/s images 0/2\n"
+            "decode 100% 4/4 images 2/2\n");
   EXPECT_EQ(readFile(out0), kPng + "image0");
   EXPECT_EQ(readFile(out1), kPng + "image1");
   EXPECT_FALSE(fs::exists(output));
@@ -485,7 +486,7 @@ TEST(GenerationCliFailureTest, AFailedJobExitsOneWithItsError) {
   const CliRun result = runCliWith(server.url(), {"generate", "a cat", "--suite", "tiny", "-o",
                                                   (dir.path() / "out.png").string()});
   EXPECT_EQ(result.exitCode, kExitServerError);
-  EXPECT_THAT(result.err, HasSubstr("\ndecode 100% 4/4\n"
+  EXPECT_THAT(result.err, HasSubstr("\ndecode 100% 4/4 images 0/2\n"
                                     "error: generation gen-1 failed: unet returned NaN "
                                     "(INTERNAL)\n"));
   EXPECT_EQ(result.out, "");
@@ -505,8 +506,8 @@ TEST(GenerationCliFailureTest, ABrokenStreamResumesAfterTheLastEvent) {
   EXPECT_EQ(requests[2].target, "/api/generation/gen-1/events");
   EXPECT_EQ(requests[2].headers.at("last-event-id"), "6");
   // Each stage once, the base stage's timing over all of its steps.
-  EXPECT_THAT(result.err, HasSubstr("encode 0% 0/4\n"
-                                    "base 75% 3/4 2.0 step/s ETA 0:01\n"
+  EXPECT_THAT(result.err, HasSubstr("encode 0% 0/4 images 0/2\n"
+                                    "base 75% 3/4 2.0 step/s ETA 0:01 images 0/2\n"
                                     "assess "));
 }
 
