@@ -2,12 +2,19 @@
 // into a pipe prints plain progress lines, and the shell completion scripts are valid and list
 // every subcommand.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
+#include <thread>
 
 #include "test_daemon.h"
 
@@ -56,6 +63,69 @@ TEST(CliProgressTest, TopOnceShowsEveryDeviceOfApiDevice) {
   auto [downCode, down] = runProgram({DEVICEOPS_CLI_PATH, "--url", url(daemon), "top", "--once"});
   EXPECT_EQ(downCode, 3) << down;
   EXPECT_NE(down.find("error: cannot connect"), std::string::npos) << down;
+}
+
+// Reads what the child writes to the pty's `master` until `needle` has appeared (true) or
+// `timeout` passed (false).
+bool readUntil(int master, std::string& output, const std::string& needle,
+               std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (output.find(needle) == std::string::npos) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd input{master, POLLIN, 0};
+    if (::poll(&input, 1, static_cast<int>(left.count())) <= 0) continue;
+    char buffer[4096];
+    const ssize_t got = ::read(master, buffer, sizeof buffer);
+    if (got <= 0) return false;  // the child closed the terminal
+    output.append(buffer, static_cast<std::size_t>(got));
+  }
+  return true;
+}
+
+// `top` on a terminal (a pty): the alternate screen with live frames; each of `q` and Ctrl-C
+// quits with status 0 and the screen and the terminal's modes restored.
+TEST(CliProgressTest, TopOnATerminalQuitsOnQAndCtrlCAndRestoresTheTerminal) {
+  TestDaemon daemon;
+  ASSERT_TRUE(daemon.started()) << daemon.log();
+  const std::string address = url(daemon);
+  for (const char key : {'q', '\x03'}) {
+    SCOPED_TRACE(key == 'q' ? "q" : "Ctrl-C");
+    int master = -1;
+    winsize size{};
+    size.ws_row = 40;
+    size.ws_col = 120;
+    const pid_t child = ::forkpty(&master, nullptr, nullptr, &size);
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      ::execl(DEVICEOPS_CLI_PATH, DEVICEOPS_CLI_PATH, "--url", address.c_str(), "top",
+              static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    std::string output;
+    // The first frame (drawn from the REST snapshots, before any stream event).
+    EXPECT_TRUE(readUntil(master, output, "EVENTS", std::chrono::seconds(15))) << output;
+    EXPECT_NE(output.find("\x1b[?1049h"), std::string::npos) << "the alternate screen";
+    termios modes{};
+    ASSERT_EQ(::tcgetattr(master, &modes), 0);
+    EXPECT_EQ(modes.c_lflag & (ICANON | ECHO), 0u) << "raw mode while it runs";
+    ASSERT_EQ(::write(master, &key, 1), 1);
+    EXPECT_TRUE(readUntil(master, output, "\x1b[?1049l", std::chrono::seconds(10))) << output;
+    int status = -1;
+    for (int i = 0; i < 100 && ::waitpid(child, &status, WNOHANG) == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (!WIFEXITED(status)) {
+      ::kill(child, SIGKILL);
+      ::waitpid(child, &status, 0);
+    }
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << "\n" << output;
+    ASSERT_EQ(::tcgetattr(master, &modes), 0);
+    EXPECT_EQ(modes.c_lflag & (ICANON | ECHO), ICANON | ECHO) << "the terminal's modes back";
+    ::close(master);
+  }
+  EXPECT_EQ(daemon.stop(), 0) << daemon.log();
 }
 
 TEST(CliProgressTest, TrainFollowIntoAPipePrintsPlainStepLines) {
