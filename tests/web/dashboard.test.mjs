@@ -315,12 +315,16 @@ async function main() {
       await fillInput(page, '#models form.load-model input[name="path"]', modelPath);
       await fillInput(page, '#models form.load-model input[name="name"]', 'dash-mlp');
       await clickOn(page, '#models form.load-model button[data-action="load"]');
-      const model = await pollUntil('dash-mlp in GET /api/inference/models', async () =>
-          (await daemon.get('/api/inference/models')).models.find((m) => m.name === 'dash-mlp'));
+      // Listed while it loads ("loading"), then "ready"; unload only a ready model (the daemon
+      // answers 409 while it loads).
+      const model = await pollUntil('dash-mlp ready in GET /api/inference/models', async () =>
+          (await daemon.get('/api/inference/models')).models.find(
+              (m) => m.name === 'dash-mlp' && m.state === 'ready'));
       assert.equal(model.path, modelPath);
-      await waitInPage(page, `#models row for ${model.id}`,
-                       (id) => document.querySelector(`#models tr[data-model-id="${id}"]`),
-                       [model.id]);
+      await waitInPage(page, `#models row for ${model.id}, ready`, (id) => {
+        const row = document.querySelector(`#models tr[data-model-id="${id}"]`);
+        return row && row.textContent.includes('ready');
+      }, [model.id]);
       watch.assertClean(mark);
 
       await clickOn(page, `#models tr[data-model-id="${model.id}"] button[data-action="unload"]`);
