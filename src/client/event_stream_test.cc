@@ -154,6 +154,37 @@ TEST(HttpClientStreamTest, ACutStreamAndASilentOneAreErrors) {
   EXPECT_EQ(timedOut.error().code, ErrorCode::kDeadlineExceeded);
 }
 
+TEST(HttpClientStreamTest, KeepWaitingStopsAQuietStreamWithoutAnError) {
+  FakeHttpServer quiet([](const RecordedRequest&) {
+    CannedReply reply;
+    reply.action = CannedReply::Action::kRawThenHang;
+    reply.raw =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n";
+    return reply;
+  });
+  HttpClient client(*parseUrl(quiet.url()), std::chrono::seconds(10));
+  std::string received;
+  int asked = 0;
+  const auto start = std::chrono::steady_clock::now();
+  auto response = client.stream(
+      "/events",
+      [&](std::string_view piece) {
+        received += piece;
+        return true;
+      },
+      {}, std::chrono::seconds(10), [&] { return ++asked < 3; });
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(response.ok()) << response.error().message;
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(received, "hello");
+  EXPECT_EQ(asked, 3);
+  // Asked every kStreamTickInterval (100 ms): stopped after about 300 ms, not the 10 s idle
+  // timeout.
+  EXPECT_GE(elapsed, 2 * kStreamTickInterval);
+  EXPECT_LT(elapsed, std::chrono::seconds(3));
+}
+
 TEST(HttpClientStreamTest, RejectsABadTarget) {
   HttpClient client(Endpoint{"127.0.0.1", 1, ""});
   auto response = client.stream("no-slash", [](std::string_view) { return true; });

@@ -158,6 +158,29 @@ TEST(HttpClientTest, SendsBodyTokenBasePathAndExtraHeaders) {
   EXPECT_EQ(requests[0].headers.at("x-request-id"), "42");
 }
 
+TEST(HttpClientTest, ReportsBodyBytesAsTheyAreSent) {
+  FakeHttpServer server([](const RecordedRequest&) { return CannedReply::json(201, "{}"); });
+  HttpClient client(localEndpoint(server.port()));
+  const std::string body(300 * 1024, 'x');
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> reports;
+  auto response = client.request(
+      "POST", "/upload", body, "application/octet-stream", {},
+      [&](std::uint64_t sent, std::uint64_t total) { reports.emplace_back(sent, total); });
+  ASSERT_TRUE(response.ok()) << response.error().message;
+  EXPECT_EQ(response->status, 201);
+  ASSERT_EQ(server.requests().size(), 1u);
+  EXPECT_EQ(server.requests()[0].body, body);
+  // 0 first, then pieces of at most 64 KiB (the header rides in the first), ending at the size.
+  ASSERT_GE(reports.size(), 6u);
+  EXPECT_EQ(reports.front(), std::make_pair(std::uint64_t{0}, std::uint64_t{body.size()}));
+  EXPECT_EQ(reports.back(), std::make_pair(std::uint64_t{body.size()}, std::uint64_t{body.size()}));
+  for (std::size_t i = 1; i < reports.size(); ++i) {
+    EXPECT_LE(reports[i - 1].first, reports[i].first);
+    EXPECT_LE(reports[i].first - reports[i - 1].first, 64u * 1024);
+    EXPECT_EQ(reports[i].second, body.size());
+  }
+}
+
 TEST(HttpClientTest, KeepsTheConnectionAlive) {
   FakeHttpServer server([](const RecordedRequest&) { return CannedReply::json(200, "{}"); });
   HttpClient client(localEndpoint(server.port()));

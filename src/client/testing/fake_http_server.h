@@ -41,6 +41,7 @@ struct CannedReply {
     kRespondThenClose,    // answer without "Connection: close", then close (idle timeout)
     kCloseWithoutAnswer,  // close the connection instead of answering
     kNeverAnswer,         // keep the connection open, never answer
+    kRawThenHang,         // send `raw`, then keep the connection open without a further byte
   };
   Action action = Action::kRespond;
   int status = 200;
@@ -138,6 +139,7 @@ class FakeHttpServer {
         const std::string bytes = reply.raw.empty() ? format(reply) : reply.raw;
         co_await boost::asio::async_write(socket, boost::asio::buffer(bytes),
                                           boost::asio::use_awaitable);
+        if (reply.action == Action::kRawThenHang) continue;  // until the client hangs up
         if (reply.action == Action::kRespondThenClose || !reply.raw.empty()) co_return;
       }
     } catch (const std::exception&) {
