@@ -37,7 +37,7 @@ class DeviceCard {
         { yRange: [0, null], format: (v) => fmtBytes(v) },
       ),
       temp: chart('temp', 'Temperature', [{ label: '°C', stroke: '#ff7043' }], { format: (v) => `${fmtNumber(v, 0)}°` }),
-      power: chart('power', 'Power', [{ label: 'W', stroke: '#ffca28' }], { yRange: [0, null], format: (v) => `${fmtNumber(v, 0)} W` }),
+      power: chart('power', 'Power', [{ label: 'W', stroke: '#ffca28' }], { yRange: [0, null], format: (v) => `${fmtNumber(v, Math.abs(v) < 10 ? 1 : 0)} W` }),
     };
     this.name = h('span', { class: 'device-name' });
     this.vendor = h('span', { class: 'device-vendor' });
@@ -64,7 +64,7 @@ class DeviceCard {
   updateInfo(device) {
     setText(this.name, device.name || device.id);
     setText(this.vendor, device.vendor || '');
-    setText(this.backends, (device.backends || []).join(', ') + (device.simulated ? ' (simulated)' : ''));
+    setText(this.backends, (device.backends || []).join(', ') + (device.simulated && !(device.backends || []).includes('simulated') ? ' (simulated)' : ''));
     if (device.health) this.setHealth(device.health);
   }
 

@@ -116,7 +116,7 @@ export function createModels(app) {
         h('td', { class: 'num', text: `${count}${stats.failureCount ? ` (${stats.failureCount} failed)` : ''}${m.inFlight ? ` · ${m.inFlight} in flight` : ''}` }),
         h('td', { class: 'num', text: rate === null ? '–' : `${fmtNumber(rate, 2)}/s` }),
         h('td', {}, h('div', { class: 'muted', text: avgMs === null ? '' : `avg ${fmtNumber(avgMs, 2)} ms` }), histogramView(latency.get(`${m.name}:${m.version}`))),
-        h('td', {}, h('button', { type: 'button', class: 'small danger', dataset: { action: 'unload' }, 'aria-label': `unload ${m.name}`, disabled: m.state === 'unloading', onclick: (e) => unload(m, e.currentTarget) }, 'Unload')),
+        h('td', {}, h('button', { type: 'button', class: 'small danger', dataset: { action: 'unload' }, 'aria-label': `unload ${m.name}`, disabled: m.state === 'unloading' || m.state === 'loading', onclick: (e) => unload(m, e.currentTarget) }, 'Unload')),
       );
     }
     if (!models.length && !tbody.querySelector('tr.empty')) tbody.append(h('tr', { class: 'empty' }, h('td', { colspan: 8, class: 'muted', text: 'no models loaded' })));
