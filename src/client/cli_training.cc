@@ -76,6 +76,7 @@ class TrainingDisplay {
 
   void onEvent(const ServerSentEvent& event) {
     const Json data = Json::parse(event.data, nullptr, /*allow_exceptions=*/false);
+    eventSeen_ = true;
     if (event.type == "snapshot") {
       state_ = stringAt(data, "state");
       const Json& progress = memberAt(data, "progress");
@@ -101,7 +102,8 @@ class TrainingDisplay {
     show();
   }
 
-  void finish() { bar_.finish(); }
+  // Ends the display with the last state; nothing when no event came (an unknown job).
+  void finish() { bar_.finish(/*onlyIfShown=*/!eventSeen_); }
 
  private:
   void read(const Json& data) {
@@ -134,6 +136,7 @@ class TrainingDisplay {
   std::int64_t epoch_ = 0, epochs_ = 0;
   std::optional<double> loss_, samplesPerSecond_;
   std::string metrics_;
+  bool eventSeen_ = false;
 };
 
 // Follows a job until its attempt ends, from GET /api/training/{id}/events. Exit status:
