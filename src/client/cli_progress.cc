@@ -187,7 +187,8 @@ ProgressBar::ProgressBar(std::ostream& out, ProgressState initial, Options optio
 void ProgressBar::refreshRate(ProgressClock::time_point now) {
   meter_.record(now, state_.done);
   if (!options_.ownRate) return;
-  state_.ratePerSecond = meter_.perSecond();
+  // Before anything is done a rate says nothing (a job still starting): none is shown.
+  state_.ratePerSecond = state_.done == 0 ? std::nullopt : meter_.perSecond();
   state_.etaSeconds = meter_.etaSeconds(state_.total);
 }
 

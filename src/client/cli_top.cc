@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <iostream>
@@ -141,6 +142,19 @@ Status loadSnapshots(CliSession& session, TopModel& model) {
   return Status::success();
 }
 
+// True when a listed training or generation job has not ended: its progress is worth polling.
+bool hasRunningJobs(const TopModel& model) {
+  const auto running = [](const Json& jobs) {
+    if (!jobs.is_array()) return false;
+    return std::any_of(jobs.begin(), jobs.end(), [](const Json& job) {
+      const std::string state = stringAt(job, "state");
+      return state == "running" || state == "starting" || state == "queued" ||
+             state == "stopping" || state == "waiting";
+    });
+  };
+  return running(model.trainingJobs) || running(model.generationJobs);
+}
+
 void reloadJobs(CliSession& session, TopModel& model) {
   if (auto training = session.getJson("/api/training/sessions")) {
     model.trainingJobs = memberAt(*training, "sessions");
@@ -176,9 +190,17 @@ int runLive(CliSession& session, double pollSeconds) {
     if (screen.quitTyped()) gQuit.store(true);
     if (gQuit.load()) return false;
     const auto now = Clock::now();
-    if ((!model.telemetry || model.status != "live") && now - lastPoll >= pollInterval) {
-      lastPoll = now;
-      if (loadSnapshots(session, model).ok()) dirty = true;
+    if (now - lastPoll >= pollInterval) {
+      // Samples and events come pushed; job progress (steps, loss) is not an event, and
+      // without telemetry nothing but events comes.
+      if (!model.telemetry || model.status != "live") {
+        lastPoll = now;
+        if (loadSnapshots(session, model).ok()) dirty = true;
+      } else if (hasRunningJobs(model)) {
+        lastPoll = now;
+        reloadJobs(session, model);
+        dirty = true;
+      }
     }
     if (gResized.exchange(false)) dirty = true;
     if (dirty && now - lastDraw >= kMinRedrawInterval) {
