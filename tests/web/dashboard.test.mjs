@@ -403,6 +403,25 @@ async function main() {
       assert.ok(size > 10000, `dashboard.png is ${size} bytes`);
     });
 
+    await check('Swagger UI groups the operations by tag and offers the served address', async () => {
+      const swagger = await browser.newPage();
+      const errors = [];
+      swagger.on('console', (message) => { if (message.type() === 'error') errors.push(message.text()); });
+      swagger.on('pageerror', (error) => errors.push(String(error)));
+      await swagger.goto(`${daemon.url}/swagger/`, { timeout: kTimeoutMs, waitUntil: 'networkidle0' });
+      await swagger.waitForSelector('.opblock-tag', { timeout: kTimeoutMs });
+      const tags = await swagger.$$eval('.opblock-tag', (els) => els.map((e) => e.getAttribute('data-tag')));
+      for (const tag of ['devices', 'memory', 'inference', 'kserve-v2', 'telemetry', 'live',
+                         'training', 'suites', 'generation', 'testing', 'system']) {
+        assert.ok(tags.includes(tag), `Swagger UI shows a "${tag}" group: ${tags}`);
+      }
+      assert.ok(!tags.includes('default'), `no untagged "default" group: ${tags}`);
+      const servers = await swagger.$$eval('.servers select option', (els) => els.map((e) => e.value));
+      assert.deepEqual(servers, ['/'], 'the one server is the address the page came from');
+      assert.deepEqual(errors, [], 'Swagger UI logs no error');
+      await swagger.close();
+    });
+
     await check('bad input: an empty model path and one outside the model roots are refused ' +
                 '(a 4xx, never a 5xx) and the page shows each refusal in #toast', async () => {
       const badMark = watch.mark();
