@@ -30,3 +30,14 @@ install(FILES "${CMAKE_SOURCE_DIR}/scripts/completion/deviceops.bash"
         RENAME deviceops COMPONENT completion)
 install(FILES "${CMAKE_SOURCE_DIR}/scripts/completion/_deviceops"
         DESTINATION "${CMAKE_INSTALL_DATADIR}/zsh/site-functions" COMPONENT completion)
+
+# The web assets an installed daemon serves: the dashboard bundle (web/dist, built by the
+# deviceops_web target) and Swagger UI, under share/deviceops/web, which deviceopsd uses when it
+# exists next to its own bin/ directory (src/daemon/main.cc, defaultWebRoot).
+install(DIRECTORY "${CMAKE_SOURCE_DIR}/web/dist/"
+        DESTINATION "${CMAKE_INSTALL_DATADIR}/deviceops/web/dist" COMPONENT runtime
+        OPTIONAL)
+install(DIRECTORY "${CMAKE_SOURCE_DIR}/web/node_modules/swagger-ui-dist/"
+        DESTINATION "${CMAKE_INSTALL_DATADIR}/deviceops/web/node_modules/swagger-ui-dist"
+        COMPONENT runtime OPTIONAL
+        PATTERN "*.map" EXCLUDE)

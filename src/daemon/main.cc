@@ -199,6 +199,17 @@ Result<std::unique_ptr<selftest::SelfTestService>> makeSelfTests(
   return service;
 }
 
+// The web assets (dashboard, Swagger UI): <prefix>/share/deviceops/web of an installed daemon
+// (`make install`), else the source tree's web/ this binary was built from.
+std::filesystem::path defaultWebRoot() {
+  std::error_code error;
+  const std::filesystem::path installed =
+      std::filesystem::read_symlink("/proc/self/exe", error).parent_path().parent_path() / "share" /
+      "deviceops" / "web";
+  if (!error && std::filesystem::is_directory(installed / "dist", error)) return installed;
+  return DEVICEOPS_DEFAULT_WEB_ROOT;
+}
+
 // Blocks SIGTERM/SIGINT in every thread and waits for them on a dedicated one.
 sigset_t blockShutdownSignals() {
   sigset_t signals;
@@ -507,6 +518,6 @@ int main(int argc, char** argv) {
   }
   if (!dataDir.empty()) config.dataDir = dataDir;
   if (!readyFile.empty()) config.server.readyFile = readyFile;
-  if (config.server.webRoot.empty()) config.server.webRoot = DEVICEOPS_DEFAULT_WEB_ROOT;
+  if (config.server.webRoot.empty()) config.server.webRoot = defaultWebRoot();
   return run(std::move(config), signals);
 }
