@@ -26,11 +26,15 @@ std::optional<std::string> JobEventStream::next(std::chrono::milliseconds wait) 
     ended_ = true;
     out += "event: end\ndata: {}\n\n";
   }
+  return withKeepAlive(std::move(out), lastWrite_);
+}
+
+std::string withKeepAlive(std::string out, std::chrono::steady_clock::time_point& lastWrite) {
   const auto now = std::chrono::steady_clock::now();
   if (!out.empty()) {
-    lastWrite_ = now;
-  } else if (now - lastWrite_ > std::chrono::seconds(15)) {
-    lastWrite_ = now;
+    lastWrite = now;
+  } else if (now - lastWrite > std::chrono::seconds(15)) {
+    lastWrite = now;
     out = ": keep-alive\n\n";
   }
   return out;

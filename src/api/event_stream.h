@@ -59,6 +59,11 @@ class JobEventStream final : public http::ResponseStream {
   std::chrono::steady_clock::time_point lastWrite_ = std::chrono::steady_clock::now();
 };
 
+// The SSE keep-alive rule of every stream: a stream that wrote nothing for 15 s sends a comment
+// (so proxies and clients see the connection alive). Returns `out`, or the comment when `out` is
+// empty and the silence is long enough; `lastWrite` is when the stream last wrote.
+std::string withKeepAlive(std::string out, std::chrono::steady_clock::time_point& lastWrite);
+
 // The Last-Event-ID header as a sequence number (0 when absent or not a number).
 std::uint64_t lastEventId(std::string_view header);
 

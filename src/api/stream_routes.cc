@@ -69,14 +69,7 @@ class LiveStream final : public http::ResponseStream {
       out += fmt::format("id: {}\nevent: {}\ndata: {}\n\n", item.sequence, item.type,
                          item.data.dump(-1, ' ', false, json::error_handler_t::replace));
     }
-    const auto now = std::chrono::steady_clock::now();
-    if (!out.empty()) {
-      lastWrite_ = now;
-    } else if (now - lastWrite_ > std::chrono::seconds(15)) {
-      lastWrite_ = now;
-      out = ": keep-alive\n\n";
-    }
-    return out;
+    return withKeepAlive(std::move(out), lastWrite_);
   }
 
  private:
