@@ -173,6 +173,8 @@ async function main() {
   fs.mkdirSync(path.join(runDir, 'model-root'), { recursive: true });
   const modelRoot = fs.realpathSync(path.join(runDir, 'model-root'));  // as the daemon reports it
   fs.copyFileSync(path.join(options.models, 'mlp.onnx'), path.join(modelRoot, 'mlp.onnx'));
+  // The tiny SDXL suites (tests/models/make_sdxl_models.py) for the generation case.
+  fs.cpSync(path.join(options.models, 'sdxl'), path.join(modelRoot, 'sdxl'), { recursive: true });
 
   const daemons = [];
   const browsers = [];
@@ -445,6 +447,42 @@ async function main() {
       assert.ok(refusals[0].status >= 400 && refusals[0].status < 500, describeEntry(refusals[0]));
       watch.assertClean(badMark, (entry) => entry === refusals[0] || isResourceLog(entry));
       assert.equal((await daemon.get('/api/inference/models')).count, 0);
+    });
+
+    await check('generation: once a suite exists the section shows; a prompt from the page ' +
+                'makes an image in the gallery with its parameters and quality signals', async () => {
+      const mark = watch.mark();
+      assert.ok(await page.$eval('#generation', (section) => section.hidden),
+                'no suite yet: the section is hidden');
+      const imported = await daemon.request('POST', '/api/suites', {
+        json: { name: 'tiny', path: 'sdxl/base', refinerPath: 'sdxl/refiner' } });
+      assert.equal(imported.status, 201, JSON.stringify(imported.body).slice(0, 300));
+      await waitInPage(page, '#generation to show the imported suite', () => {
+        const section = document.querySelector('#generation');
+        return section && !section.hidden &&
+               [...section.querySelectorAll('select[name="suite"] option')]
+                   .some((option) => option.value === 'tiny' || option.textContent.includes('tiny'));
+      });
+      const form = '#generation form.generate';
+      await fillInput(page, `${form} textarea[name="prompt"]`, 'a lighthouse at dusk');
+      await fillInput(page, `${form} input[name="steps"]`, '3');
+      await fillInput(page, `${form} input[name="width"]`, '64');
+      await fillInput(page, `${form} input[name="height"]`, '64');
+      await fillInput(page, `${form} input[name="seed"]`, '7');
+      await clickOn(page, `${form} button[type="submit"]`);
+      await waitInPage(page, 'the generated image in the gallery', () =>
+          [...document.querySelectorAll('#generation .gallery img')]
+              .some((img) => img.complete && img.naturalWidth === 64 && img.naturalHeight === 64),
+          [], kSlowTimeoutMs);
+      const jobs = (await daemon.get('/api/generation')).jobs || [];
+      const done = jobs.filter((job) => job.state === 'succeeded');
+      assert.equal(done.length, 1, `one finished job: ${JSON.stringify(jobs).slice(0, 400)}`);
+      assert.equal(done[0].parameters?.seed, 7, "the form's seed reached the job");
+      const shown = await page.$eval('#generation .gallery', (gallery) => gallery.textContent);
+      assert.match(shown, /64×64/, 'the gallery shows the image size');
+      assert.match(shown, /3 steps/, 'the gallery shows the steps');
+      assert.match(shown, /refine/, 'the gallery shows the refiner decision');
+      watch.assertClean(mark, isResourceLog);
     });
 
     // A second daemon: auth required, training disabled (its routes answer 503).
