@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "client/cli.h"
+#include "client/testing/cli_run.h"
 #include "client/testing/fake_http_server.h"
 
 namespace deviceops::client {
@@ -222,24 +223,8 @@ class FakeGenerationServer {
   FakeHttpServer server_{[this](const RecordedRequest& request) { return answer(request); }};
 };
 
-struct CliRun {
-  int exitCode = -1;
-  std::string out;
-  std::string err;
-};
-
-CliRun runCliWith(const std::string& url, std::vector<std::string> args) {
-  args.insert(args.begin(), {"deviceops", "--url", url});
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  std::ostringstream out, err;
-  CliRun run;
-  run.exitCode = runCli(static_cast<int>(args.size()), argv.data(), out, err, "test");
-  run.out = out.str();
-  run.err = err.str();
-  return run;
-}
+using fakes::CliRun;
+constexpr auto runCliWith = fakes::runCliAgainst;
 
 std::string readFile(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);

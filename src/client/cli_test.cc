@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "client/cli_commands.h"
+#include "client/testing/cli_run.h"
 #include "client/testing/fake_http_server.h"
 
 namespace deviceops::client {
@@ -87,24 +88,10 @@ CannedReply fakeDeviceops(const RecordedRequest& request) {
   return CannedReply::json(404, error.dump());
 }
 
-struct CliRun {
-  int exitCode = -1;
-  std::string out;
-  std::string err;
-};
+using fakes::CliRun;
 
 CliRun runDeviceops(std::vector<std::string> args) {
-  args.insert(args.begin(), "deviceops");
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  std::ostringstream out;
-  std::ostringstream err;
-  CliRun run;
-  run.exitCode = runCli(static_cast<int>(args.size()), argv.data(), out, err, "9.9.9-test");
-  run.out = out.str();
-  run.err = err.str();
-  return run;
+  return fakes::runCliInProcess(std::move(args), "9.9.9-test");
 }
 
 class CliTest : public ::testing::Test {

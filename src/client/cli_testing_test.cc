@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "client/cli.h"
+#include "client/testing/cli_run.h"
 #include "client/testing/fake_http_server.h"
 
 namespace deviceops::client {
@@ -255,25 +256,12 @@ class FakeTestingServer {
   FakeHttpServer server_{[this](const RecordedRequest& request) { return answer(request); }};
 };
 
-struct CliRun {
-  int exitCode = -1;
-  std::string out;
-  std::string err;
-};
+using fakes::CliRun;
 
 class TestingCliTest : public ::testing::Test {
  protected:
   CliRun run(std::vector<std::string> args) {
-    args.insert(args.begin(), {"deviceops", "--url", server_.url()});
-    std::vector<char*> argv;
-    for (auto& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    std::ostringstream out, err;
-    CliRun result;
-    result.exitCode = runCli(static_cast<int>(args.size()), argv.data(), out, err, "test");
-    result.out = out.str();
-    result.err = err.str();
-    return result;
+    return fakes::runCliAgainst(server_.url(), std::move(args));
   }
 
   std::string runTarget(std::string_view suffix = "") const {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "client/cli.h"
+#include "client/testing/cli_run.h"
 #include "client/testing/fake_http_server.h"
 
 namespace deviceops::client {
@@ -30,22 +31,10 @@ CannedReply eventStream(const std::string& body) {
   return reply;
 }
 
-struct CliRun {
-  int exitCode = -1;
-  std::string out, err;
-};
+using fakes::CliRun;
 
 CliRun run(const FakeHttpServer& server, std::vector<std::string> args) {
-  args.insert(args.begin(), {"deviceops", "--url", server.url()});
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  std::ostringstream out, err;
-  CliRun result;
-  result.exitCode = runCli(static_cast<int>(args.size()), argv.data(), out, err, "test");
-  result.out = out.str();
-  result.err = err.str();
-  return result;
+  return fakes::runCliAgainst(server.url(), std::move(args));
 }
 
 // A 2-epoch job of 6 steps; `finalState` is what GET /api/training/job-1 says at the end.
